@@ -1,0 +1,24 @@
+# The README's two commands: `make report` (the study) and `make test` (the tests).
+# Both create .venv and install everything on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch/torchvision exact pins: the versions that install from this machine's disk.
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e ".[dev,onnx,openvino]"
+	touch $@
+
+install: $(BIN)/.installed
+
+test: install
+	$(BIN)/python -m pytest -q
+
+report: install
+	$(BIN)/topfive classify --model efficientnet_lite0,efficientnet_lite1,efficientnet_lite2,alexnet,googlenet,resnet50 samples
+
+.PHONY: install test report

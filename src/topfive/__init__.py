@@ -1,0 +1,35 @@
+"""topfive: classify images with ImageNet-1k CNNs and study architectures honestly.
+
+Names are imported on first use, so that `topfive --help` answers without loading torch.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Classifier": "predict",
+    "Prediction": "predict",
+    "ClassScore": "predict",
+    "Failure": "predict",
+    "ModelInfo": "zoo",
+    "UnknownModel": "zoo",
+    "resolve": "zoo",
+    "all_entries": "zoo",
+    "load_image": "images",
+    "ImageError": "images",
+    "ImageNotFound": "images",
+    "NotAnImage": "images",
+    "CorruptImage": "images",
+    "ImageTooLarge": "images",
+    "WeightsUnavailable": "weights",
+    "WeightsFileError": "weights",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'topfive' has no attribute {name!r}")

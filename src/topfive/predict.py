@@ -1,0 +1,147 @@
+"""Classifier: load a model once, then predict the top-k ImageNet classes for images or batches."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator, Sequence
+
+import torch
+
+from .images import ImageError, ImageSource, describe, load_image
+from .imagenet import classes
+from .preprocess import preprocess, stack
+from .zoo import resolve
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    rank: int
+    index: int
+    wnid: str
+    name: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    source: str
+    model: str
+    top: tuple[ClassScore, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be classified; the batch went on without it."""
+
+    source: str
+    model: str
+    error: str  # the exception's class name, e.g. "CorruptImage"
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Classifier:
+    """`Classifier("resnet50").predict("cat.jpg")` -> Prediction with the top 5 classes.
+
+    `model` is any name `topfive models` lists (`resnet50`, `resnet50:IMAGENET1K_V1`,
+    `ResNet50_Weights.IMAGENET1K_V1`, `efficientnet_lite0`) or a model card's path.
+    """
+
+    def __init__(
+        self,
+        model: str = "efficientnet_lite0",
+        device: str = "cpu",
+        weights_file: str | None = None,
+        batch_size: int = 16,
+        workers: int | None = None,
+        draft: bool = False,
+    ):
+        self.entry = resolve(model)
+        self.info = self.entry.info
+        self.name = self.info.name
+        self.spec = self.info.preprocess
+        self.batch_size = batch_size
+        self.workers = workers or default_workers()
+        self.draft = draft
+        self.backend = self.entry.load_backend(device=device, weights_file=weights_file)
+
+    def prepare(self, source: ImageSource) -> torch.Tensor:
+        """Decode and preprocess one image to the tensor the model takes."""
+        draft_size = (self.spec.resize or self.spec.size) if self.draft else None
+        return preprocess(load_image(source, draft_size=draft_size), self.spec)
+
+    def _prepare_or_error(self, source: ImageSource):
+        try:
+            return self.prepare(source)
+        except ImageError as e:
+            return e
+
+    def _top(self, probs: torch.Tensor, top_k: int) -> list[tuple[ClassScore, ...]]:
+        table = classes()
+        values, indices = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+        return [
+            tuple(
+                ClassScore(rank + 1, int(i), table[int(i)].wnid, table[int(i)].name, float(v))
+                for rank, (v, i) in enumerate(zip(vs, ix))
+            )
+            for vs, ix in zip(values, indices)
+        ]
+
+    def iter_predict(
+        self, sources: Iterable[ImageSource], top_k: int = 5, progress: bool = False
+    ) -> Iterator[Prediction | Failure]:
+        """Yield one Prediction or Failure per source, in order; decoding runs in worker threads."""
+        sources = list(sources)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(sources), desc=self.name, unit="img", delay=1.0, leave=False)
+        with ThreadPoolExecutor(self.workers) as pool:
+            for start in range(0, len(sources), self.batch_size):
+                chunk = sources[start : start + self.batch_size]
+                prepared = list(pool.map(self._prepare_or_error, chunk))
+                good = [t for t in prepared if isinstance(t, torch.Tensor)]
+                tops = iter(self._top(self.backend.probabilities(stack(good, self.spec)), top_k) if good else [])
+                for source, item in zip(chunk, prepared):
+                    if isinstance(item, ImageError):
+                        yield Failure(describe(source), self.name, type(item).__name__, item.reason)
+                    else:
+                        yield Prediction(describe(source), self.name, next(tops))
+                if bar is not None:
+                    bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+
+    def predict(
+        self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, errors: str = "raise"
+    ) -> Prediction | list[Prediction | Failure]:
+        """One input -> a Prediction; a list -> a list in the same order.
+
+        errors="raise" raises the first ImageError; errors="collect" puts a Failure in its place.
+        """
+        single = not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        results = list(self.iter_predict(items, top_k=top_k))
+        if errors == "raise":
+            for item, result in zip(items, results):
+                if isinstance(result, Failure):
+                    self.prepare(item)  # re-raises the typed error
+        return results[0] if single else results
+
+    def __call__(self, inputs, top_k: int = 5):
+        """Hugging Face pipeline shape: [{"label": name, "score": p}, ...] per image."""
+        result = self.predict(inputs, top_k=top_k)
+        as_hf = lambda p: [{"label": c.name, "score": c.probability} for c in p.top]  # noqa: E731
+        return as_hf(result) if isinstance(result, Prediction) else [as_hf(p) for p in result]
