@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as F
+from torchvision.transforms import functional as F  # the functions torchvision's presets call
 
 INTERPOLATIONS = {
     "nearest": InterpolationMode.NEAREST,
@@ -94,7 +94,7 @@ def preprocess(img: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     if spec.dtype == "uint8":
         return x
     if abs(spec.scale - 1 / 255) < 1e-12:
-        x = F.to_dtype(x, torch.float32, scale=True)  # bit-identical to torchvision's presets
+        x = F.convert_image_dtype(x, torch.float32)  # bit-identical to torchvision's presets
     else:
         x = x.to(torch.float32) * spec.scale
     return F.normalize(x, list(spec.mean), list(spec.std))  # in the output channel order
