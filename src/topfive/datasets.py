@@ -177,12 +177,15 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
         from tqdm import tqdm
 
         iterator = tqdm(rows, desc="checking photos", unit="img", delay=1.0, leave=False)
-    items = []
+    items, lines = [], {}
     for n, r in enumerate(iterator, start=2):
         where = f"{manifest}, line {n}"
         file, label = (r["file"] or "").strip(), (r["label"] or "").strip()
         if not file or not label:
             raise DatasetError(f"{where}: empty file or label")
+        if file in lines:
+            raise DatasetError(f"{where}: {file} is listed again (first on line {lines[file]}); one label per photo")
+        lines[file] = n
         given = (r.get("accepted_imagenet_indices") or "").strip()
         accepted = _parse_indices(given, where) if given else sets[label].indices
         sha = (r.get("sha256") or "").strip().lower()

@@ -177,18 +177,19 @@ def _run_model(name, dataset, done, writer, failures, device, batch_size, progre
     from .predict import Classifier, Failure
     from .zoo import resolve
 
+    info = None
     try:
+        info = resolve(name).info
+        model = info.name
+        todo = [i for i in dataset.readable if i.file not in done.get(model, set())]
+        if not todo:  # every row is there from an earlier run: no need to load the weights again
+            log(f"{model}: {len(dataset.readable)} photos from an earlier run, 0 now")
+            return ModelStatus(model, "evaluated", "", info)
         clf = Classifier(name, device=device, batch_size=batch_size)
     except Exception as e:  # unknown model, weights unavailable, bad weights, missing runtime
-        try:
-            info = resolve(name).info
-        except Exception:
-            info = None
         reason = str(e).strip() or type(e).__name__
         log(f"{name}: not evaluated: {reason}")
         return ModelStatus(info.name if info else name, "unavailable", reason, info)
-    model = clf.name
-    todo = [i for i in dataset.readable if i.file not in done.get(model, set())]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -204,7 +205,7 @@ def _run_model(name, dataset, done, writer, failures, device, batch_size, progre
     if bar is not None:
         bar.close()
     log(f"{model}: {len(dataset.readable) - len(todo)} photos from an earlier run, {len(todo)} now")
-    return ModelStatus(model, "evaluated", "", clf.info)
+    return ModelStatus(model, "evaluated", "", info)
 
 
 def _pct(x: float) -> str:
