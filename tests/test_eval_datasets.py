@@ -132,7 +132,7 @@ def test_csv_and_folder_sets_resolve_labels(tmp_path):
     shutil.copy(horse, folder / "Horses" / "a.jpg")
     shutil.copy(horse, folder / "loose.jpg")
     f = load_dataset(folder)
-    assert f.kind == "folder" and f.label_sets == {"": [], "Horses": [339]}
+    assert f.kind == "folder" and f.label_sets == {"Horses": [339]} and f.labels == {"Horses": 1}
     assert [i.problem[0] for i in f.missing] == ["NoLabel"] and f.readable[0].file == "Horses/a.jpg"
 
     (tmp_path / "nolabel.csv").write_text("path,what\nx.jpg,horse\n")
@@ -159,3 +159,21 @@ def test_labels_explain_cli(capsys):
     assert "5 ImageNet-1k classes" in text and "281 tabby (n02123045)" in text
     assert main(["labels", "explain", "crane"]) == 2
     assert "n03126707" in capsys.readouterr().err
+
+
+def test_cli_evaluate_on_a_csv_set(tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(2)
+    horse, dog = (EVAL / r["file"] for r in manifest_rows("horse", "dog"))
+    (tmp_path / "set.csv").write_text(f"file,label\n{horse},horse\n{dog},dog\n")
+    out = tmp_path / "out"
+    argv = ["evaluate", "--data", str(tmp_path / "set.csv"), "--models", "efficientnet_lite0,no_such_model", "--out", str(out)]
+    assert main(argv) == 1  # one model unavailable
+    stdout = capsys.readouterr().out
+    assert "efficientnet_lite0" in stdout and "not available" in stdout
+    summary = read(out / "summary.csv")
+    assert summary[0]["n"] == "2" and float(summary[0]["top5"]) >= float(summary[0]["top1"])
+    assert {r["label"]: r["n_accepted"] for r in read(out / "predictions.csv")} == {"horse": "1", "dog": "118"}
+    assert main(argv[:-3] + ["efficientnet_lite0", "--out", str(out)]) == 0  # resumes: nothing left to do
+    assert len(read(out / "predictions.csv")) == 2

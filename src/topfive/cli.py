@@ -135,8 +135,11 @@ def _cmd_evaluate(args) -> int:
                                download=not args.no_download, progress=progress)
     except (DatasetError, LabelError) as e:
         return _fail(str(e))
-    for item in dataset.missing:
+    missing = dataset.missing
+    for item in missing[:10]:
         print(f"topfive: {item.file}: {item.problem[1]}", file=sys.stderr)
+    if len(missing) > 10:
+        print(f"topfive: ... and {len(missing) - 10} more photos not available (all in failures.csv)", file=sys.stderr)
     try:
         report = evaluate(dataset, args.models, args.out, device=args.device, batch_size=args.batch_size,
                           progress=progress)
@@ -148,7 +151,7 @@ def _cmd_evaluate(args) -> int:
     if failed:
         print(f"topfive: {failed} of {report['dataset']['n_images']} photos could not be used: "
               f"see {args.out}/failures.csv", file=sys.stderr)
-    if len(unavailable) == len(report["models"]):
+    if len(unavailable) == len(report["models"]) or failed == report["dataset"]["n_images"]:
         return 2
     return 1 if failed or unavailable else 0
 
@@ -165,6 +168,9 @@ def _print_summary(out: str) -> None:
     for r in rows:
         if r["weights"] != "real":
             lines.append([r["model"], "", "", "", "", "", "not available (reason in summary.csv)"])
+            continue
+        if not r["top1"]:
+            lines.append([r["model"], r["n"], "", "", "", "", "real"])
             continue
         lines.append([r["model"], r["n"], f"{float(r['top1']):.1f} [{float(r['top1_low']):.1f}, {float(r['top1_high']):.1f}]",
                       f"{float(r['top5']):.1f} [{float(r['top5_low']):.1f}, {float(r['top5_high']):.1f}]",

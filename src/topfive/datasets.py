@@ -70,14 +70,15 @@ class Dataset:
 
     @property
     def labels(self) -> dict[str, int]:
-        return dict(sorted(Counter(i.label for i in self.items).items()))
+        return dict(sorted(Counter(i.label for i in self.items if i.label).items()))
 
     @property
     def label_sets(self) -> dict[str, list[int]]:
         """label -> accepted indices (the union over its rows; rows of one label agree in practice)."""
         sets: dict[str, set[int]] = {}
         for i in self.items:
-            sets.setdefault(i.label, set()).update(i.accepted)
+            if i.label:  # a photo outside any label folder has none
+                sets.setdefault(i.label, set()).update(i.accepted)
         return {k: sorted(v) for k, v in sorted(sets.items())}
 
     @property
