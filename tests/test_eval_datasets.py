@@ -135,6 +135,9 @@ def test_csv_and_folder_sets_resolve_labels(tmp_path):
     assert f.kind == "folder" and f.label_sets == {"Horses": [339]} and f.labels == {"Horses": 1}
     assert [i.problem[0] for i in f.missing] == ["NoLabel"] and f.readable[0].file == "Horses/a.jpg"
 
+    (tmp_path / "badset.csv").write_text("file,label,accepted_imagenet_indices\nphotos/h.jpg,horse,339 1000\n")
+    with pytest.raises(DatasetError, match="line 2.*0..999"):
+        load_dataset(tmp_path / "badset.csv")
     (tmp_path / "nolabel.csv").write_text("path,what\nx.jpg,horse\n")
     with pytest.raises(DatasetError, match="file,label"):
         load_dataset(tmp_path / "nolabel.csv")

@@ -168,18 +168,12 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
     columns = set(rows[0]) if rows else set()
     if not {"file", "label"} <= columns:
         raise DatasetError(f"{manifest}: a CSV set needs a header with at least the columns file,label")
-    needs_labels = [r["label"] for r in rows if not (r.get("accepted_imagenet_indices") or "").strip()]
-    sets = resolve_labels(needs_labels) if needs_labels else {}
+    needs_labels = [(r["label"] or "").strip() for r in rows if not (r.get("accepted_imagenet_indices") or "").strip()]
+    sets = resolve_labels([label for label in needs_labels if label]) if needs_labels else {}
     kind = "manifest" if "accepted_imagenet_indices" in columns else "csv"
 
-    fetcher = _Fetcher(mirror, base, cache, download, base_url)
-    iterator = rows
-    if progress and kind == "manifest":
-        from tqdm import tqdm
-
-        iterator = tqdm(rows, desc="checking photos", unit="img", delay=1.0, leave=False)
-    items, lines = [], {}
-    for n, r in enumerate(iterator, start=2):
+    checked, lines = [], {}  # every row is checked before any photo is looked for or downloaded
+    for n, r in enumerate(rows, start=2):
         where = f"{manifest}, line {n}"
         file, label = (r["file"] or "").strip(), (r["label"] or "").strip()
         if not file or not label:
@@ -189,7 +183,15 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
         lines[file] = n
         given = (r.get("accepted_imagenet_indices") or "").strip()
         accepted = _parse_indices(given, where) if given else sets[label].indices
-        sha = (r.get("sha256") or "").strip().lower()
+        checked.append((file, label, accepted, (r.get("sha256") or "").strip().lower(), r))
+
+    fetcher = _Fetcher(mirror, base, cache, download, base_url)
+    if progress and kind == "manifest":
+        from tqdm import tqdm
+
+        checked = tqdm(checked, desc="checking photos", unit="img", delay=1.0, leave=False)
+    items = []
+    for file, label, accepted, sha, r in checked:
         path, problem, source = fetcher.get(file, sha, r)
         items.append(Item(file, label, accepted, path, problem, sha, source, (r.get("license") or "").strip()))
     if not items:
