@@ -1,0 +1,336 @@
+"""Evaluate models on a labelled photo set and write the result files.
+
+`evaluate(dataset, models, out)` runs `Classifier.iter_predict` for each model over the readable
+photos, appends one row per (model, photo) to predictions.csv as soon as it is computed (a whole
+line, flushed and fsynced), and then derives every other file from predictions.csv. A rerun with
+the same `out` skips the (model, file) pairs already there, so a killed run resumes; a trailing
+half-written line (a kill during a write) is dropped first. `out` remembers the set it belongs to
+(`.dataset-fingerprint`): resuming into a folder made for another set is an error.
+
+Result files in `out` (CSV with a header; percentages are 0..100; fractions are 0..1):
+
+- predictions.csv: model,file,label,n_accepted,top5_indices,top5_names,top5_probs,hit1,hit5
+  One row per (model, readable photo). `file` is the photo's name in the set (the manifest's or
+  CSV's `file`, or `<label folder>/<name>`); `n_accepted` the size of its accepted class set;
+  top5_indices and top5_probs space-separated (probabilities to 6 decimals), top5_names
+  '|'-separated, all best first; hit1/hit5 are 0/1 (a top-k class is in the accepted set).
+- summary.csv: model,top1,top1_err,top5,top5_err,param_count,img_size,crop_pct,interpolation,n,
+  top1_low,top1_high,top5_low,top5_high,ece,severity_mean,weights
+  One row per requested model, in the order given. top1/top5 and their errors in percent (timm's
+  columns and meanings); param_count in millions; img_size, crop_pct, interpolation of the model's
+  preprocessing; n = photos evaluated; *_low/*_high = 95 % Wilson interval in percent; ece = the
+  expected calibration error of the top-1 probability as a fraction 0..1 (15 bins, calibration.csv);
+  severity_mean = mean WordNet distance of the wrong top-1 predictions (severity.csv); weights =
+  "real", or "not available: <reason>" for a model that could not be loaded: its accuracy fields
+  are empty (never figures from random weights).
+- per_label.csv: model,label,n,top1,top5 (percent).
+- mcnemar.csv: model_a,model_b,n,both_right,a_only,b_only,both_wrong,p_value
+  Top-1, each unordered pair of evaluated models once (in the order given), on the photos both have;
+  a_only = right for model_a only; p_value = McNemar's exact two-sided test (binomial, scipy).
+- calibration.csv: model,bin,lower,upper,count,mean_confidence,accuracy
+  15 equal-width bins of the top-1 probability (lower < p <= upper; bin 0 also takes 0); accuracy is
+  the top-1 hit rate in the bin (fraction); mean_confidence and accuracy are empty for empty bins.
+- severity.csv: model,distance,count
+  For each wrong top-1: the WordNet path length (hypernym/hyponym edges, see wordnet.class_distance)
+  between the predicted class and the nearest accepted class; counts per distance.
+- failures.csv: file,error,reason
+  Photos that could not be had or read (missing, checksum, download, decode errors), each once;
+  they are excluded from every n.
+- evaluate.json: {"dataset": {"path", "n_images" (photos listed in the set, readable or not),
+  "n_failed" (rows of failures.csv), "labels": {label: photos listed}, "label_sets": {label:
+  [accepted indices]}, "sources": {key: {...}}, "licences": {licence: photos}}, "models": [{"name",
+  "status": "evaluated" | "unavailable", "reason"}], "created": ISO 8601 UTC time}
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from . import metrics
+from .datasets import Dataset, Item
+from .wordnet import distance_to_set
+
+PREDICTION_COLUMNS = ["model", "file", "label", "n_accepted", "top5_indices", "top5_names", "top5_probs", "hit1", "hit5"]
+SUMMARY_COLUMNS = [
+    "model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation",
+    "n", "top1_low", "top1_high", "top5_low", "top5_high", "ece", "severity_mean", "weights",
+]
+PER_LABEL_COLUMNS = ["model", "label", "n", "top1", "top5"]
+MCNEMAR_COLUMNS = ["model_a", "model_b", "n", "both_right", "a_only", "b_only", "both_wrong", "p_value"]
+CALIBRATION_COLUMNS = ["model", "bin", "lower", "upper", "count", "mean_confidence", "accuracy"]
+SEVERITY_COLUMNS = ["model", "distance", "count"]
+FAILURE_COLUMNS = ["file", "error", "reason"]
+FINGERPRINT_FILE = ".dataset-fingerprint"
+
+
+class ResumeError(RuntimeError):
+    """`out` holds results that cannot be continued (another set, another file format)."""
+
+
+@dataclass
+class ModelStatus:
+    name: str
+    status: str  # "evaluated" or "unavailable"
+    reason: str = ""
+    info: object = None  # zoo.ModelInfo when the name resolved
+
+
+def _csv_line(values: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
+
+
+def _write_csv_atomic(path: Path, header: list[str], rows: list[list]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """Rows of predictions.csv; a trailing partial line (a killed write) is cut off the file first."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+        data = data[:cut]
+    if not data:
+        return []
+    reader = csv.reader(io.StringIO(data.decode("utf-8")))
+    header = next(reader, None)
+    if header != PREDICTION_COLUMNS:
+        raise ResumeError(f"{path}: not a topfive predictions file (header {header}); use another --out")
+    rows = []
+    for values in reader:
+        if len(values) != len(PREDICTION_COLUMNS):
+            raise ResumeError(f"{path}: a damaged row {values!r}; remove it or use another --out")
+        rows.append(dict(zip(PREDICTION_COLUMNS, values)))
+    return rows
+
+
+class _PredictionWriter:
+    """Appends whole rows to predictions.csv, each flushed and fsynced before the next."""
+
+    def __init__(self, path: Path):
+        new = not path.is_file() or path.stat().st_size == 0
+        self.f = open(path, "a", newline="", encoding="utf-8")
+        if new:
+            self.write(PREDICTION_COLUMNS)
+
+    def write(self, values: list) -> None:
+        self.f.write(_csv_line(values))  # one write of one whole line
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _row(model: str, item: Item, prediction) -> list:
+    top = prediction.top[:5]
+    indices = [c.index for c in top]
+    return [
+        model, item.file, item.label, len(item.accepted),
+        " ".join(str(i) for i in indices),
+        "|".join(c.name for c in top),
+        " ".join(f"{c.probability:.6f}" for c in top),
+        int(metrics.topk_hit(indices, item.accepted, 1)),
+        int(metrics.topk_hit(indices, item.accepted, 5)),
+    ]
+
+
+def _check_fingerprint(out: Path, dataset: Dataset, has_rows: bool) -> None:
+    marker = out / FINGERPRINT_FILE
+    fingerprint = dataset.fingerprint()
+    if marker.is_file():
+        if marker.read_text().strip() != fingerprint and has_rows:
+            raise ResumeError(
+                f"{out} holds results for another photo set (or other labels); use a new --out, "
+                "or remove predictions.csv to start over"
+            )
+    elif has_rows:
+        raise ResumeError(f"{out}/predictions.csv exists but {FINGERPRINT_FILE} does not; use a new --out")
+    marker.write_text(fingerprint + "\n")
+
+
+def _run_model(name, dataset, done, writer, failures, device, batch_size, progress, log) -> ModelStatus:
+    from .predict import Classifier, Failure
+    from .zoo import resolve
+
+    info = None
+    try:
+        info = resolve(name).info
+        model = info.name
+        todo = [i for i in dataset.readable if i.file not in done.get(model, set())]
+        if not todo:  # every row is there from an earlier run: no need to load the weights again
+            log(f"{model}: {len(dataset.readable)} photos from an earlier run, 0 now")
+            return ModelStatus(model, "evaluated", "", info)
+        clf = Classifier(name, device=device, batch_size=batch_size)
+    except Exception as e:  # unknown model, weights unavailable, bad weights, missing runtime
+        reason = str(e).strip() or type(e).__name__
+        log(f"{name}: not evaluated: {reason}")
+        return ModelStatus(info.name if info else name, "unavailable", reason, info)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(dataset.readable), initial=len(dataset.readable) - len(todo), desc=model, unit="img")
+    for item, result in zip(todo, clf.iter_predict([i.path for i in todo], top_k=5)):
+        if isinstance(result, Failure):
+            failures.setdefault(item.file, (result.error, result.reason))
+        else:
+            writer.write(_row(model, item, result))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    log(f"{model}: {len(dataset.readable) - len(todo)} photos from an earlier run, {len(todo)} now")
+    return ModelStatus(model, "evaluated", "", info)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.3f}"
+
+
+def _summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], failures: dict) -> dict[str, list[list]]:
+    items = {i.file: i for i in dataset.items}
+    evaluated = [s.name for s in statuses if s.status == "evaluated"]
+    by_model: dict[str, dict[str, dict]] = {m: {} for m in evaluated}
+    for r in rows:
+        if r["model"] in by_model and r["file"] in items and r["file"] not in failures:
+            by_model[r["model"]].setdefault(r["file"], r)
+
+    out = {k: [] for k in ("summary", "per_label", "mcnemar", "calibration", "severity")}
+    for s in statuses:
+        info = s.info
+        meta = [
+            f"{info.params / 1e6:.2f}" if info and info.params else "",
+            info.preprocess.size if info else "",
+            f"{info.preprocess.crop_pct:.3f}" if info else "",
+            info.preprocess.interpolation if info else "",
+        ]
+        if s.status != "evaluated":
+            out["summary"].append([s.name, "", "", "", ""] + meta + [""] * 7 + [f"not available: {s.reason}"])
+            continue
+        got = list(by_model[s.name].values())
+        n = len(got)
+        h1 = sum(int(r["hit1"]) for r in got)
+        h5 = sum(int(r["hit5"]) for r in got)
+        lo1, hi1 = metrics.wilson_interval(h1, n)
+        lo5, hi5 = metrics.wilson_interval(h5, n)
+        conf = [float(r["top5_probs"].split()[0]) for r in got]
+        ece, bins = metrics.calibration(conf, [r["hit1"] == "1" for r in got])
+        distances = [
+            distance_to_set(int(r["top5_indices"].split()[0]), items[r["file"]].accepted)
+            for r in got if r["hit1"] == "0"
+        ]
+        sev_mean, sev_counts = metrics.severity(distances)
+        if n:
+            acc = [_pct(h1 / n), _pct(1 - h1 / n), _pct(h5 / n), _pct(1 - h5 / n)]
+            ci = [_pct(lo1), _pct(hi1), _pct(lo5), _pct(hi5), f"{ece:.4f}"]
+        else:
+            acc, ci = [""] * 4, [""] * 5
+        sev = f"{sev_mean:.3f}" if distances else ""
+        out["summary"].append([s.name] + acc + meta + [n] + ci + [sev, "real"])
+
+        labels: dict[str, list[dict]] = {}
+        for r in got:
+            labels.setdefault(r["label"], []).append(r)
+        for label, lr in sorted(labels.items()):
+            k = len(lr)
+            out["per_label"].append([s.name, label, k, _pct(sum(int(r["hit1"]) for r in lr) / k),
+                                     _pct(sum(int(r["hit5"]) for r in lr) / k)])
+        for b in bins:
+            out["calibration"].append([
+                s.name, b.bin, f"{b.lower:.6f}", f"{b.upper:.6f}", b.count,
+                "" if b.mean_confidence is None else f"{b.mean_confidence:.6f}",
+                "" if b.accuracy is None else f"{b.accuracy:.6f}",
+            ])
+        for d, c in sev_counts.items():
+            out["severity"].append([s.name, d, c])
+
+    for a, b in itertools.combinations(evaluated, 2):
+        common = sorted(by_model[a].keys() & by_model[b].keys())
+        t = metrics.mcnemar([by_model[a][f]["hit1"] == "1" for f in common], [by_model[b][f]["hit1"] == "1" for f in common])
+        out["mcnemar"].append([a, b, t.n, t.both_right, t.a_only, t.b_only, t.both_wrong, f"{t.p_value:.6g}"])
+    return out
+
+
+def evaluate(
+    dataset: Dataset,
+    models: list[str],
+    out: str | os.PathLike,
+    device: str = "cpu",
+    batch_size: int = 16,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Evaluate `models` on `dataset`, write the result files into `out`, return evaluate.json's data."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pred_path = out / "predictions.csv"
+    rows = read_predictions(pred_path)
+    _check_fingerprint(out, dataset, bool(rows))
+    done: dict[str, set[str]] = {}
+    for r in rows:
+        done.setdefault(r["model"], set()).add(r["file"])
+
+    failures = {i.file: i.problem for i in dataset.missing}
+    statuses = []
+    writer = _PredictionWriter(pred_path)
+    try:
+        for name in dict.fromkeys(models):
+            statuses.append(_run_model(name, dataset, done, writer, failures, device, batch_size, progress, log))
+    finally:
+        writer.close()
+
+    rows = read_predictions(pred_path)
+    tables = _summaries(dataset, statuses, rows, failures)
+    _write_csv_atomic(out / "failures.csv", FAILURE_COLUMNS, [[f, e, r] for f, (e, r) in sorted(failures.items())])
+    _write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, tables["summary"])
+    _write_csv_atomic(out / "per_label.csv", PER_LABEL_COLUMNS, tables["per_label"])
+    _write_csv_atomic(out / "mcnemar.csv", MCNEMAR_COLUMNS, tables["mcnemar"])
+    _write_csv_atomic(out / "calibration.csv", CALIBRATION_COLUMNS, tables["calibration"])
+    _write_csv_atomic(out / "severity.csv", SEVERITY_COLUMNS, tables["severity"])
+
+    report = {
+        "dataset": {
+            "path": dataset.path,
+            "n_images": len(dataset.items),
+            "n_failed": len(failures),
+            "labels": dataset.labels,
+            "label_sets": dataset.label_sets,
+            "sources": dataset.sources,
+            "licences": dataset.licences,
+        },
+        "models": [{"name": s.name, "status": s.status, "reason": s.reason} for s in statuses],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".evaluate.json.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, out / "evaluate.json")
+    return report
+
