@@ -8,6 +8,7 @@ from topfive.wordnet import (
     LabelError,
     UnknownLabel,
     class_distance,
+    distance_to_set,
     explain,
     resolve_label,
     resolve_labels,
@@ -98,3 +99,13 @@ def test_distances():
     assert class_distance(339, 345) == 10
     assert class_distance(339, 690) > 15
     assert class_distance(339, 345) == class_distance(345, 339)
+
+
+def test_mistake_severity_ranks_ox_above_great_dane_for_a_horse():
+    sorrel, ox, great_dane, oxcart = 339, 345, 246, 690
+    assert distance_to_set(sorrel, {sorrel}) == 0
+    assert distance_to_set(282, {281}) == 1  # tiger cat for a tabby: they meet at domestic cat
+    assert distance_to_set(ox, {sorrel}) == 4  # meet at ungulate
+    assert distance_to_set(great_dane, {sorrel}) == 5  # meet only at placental mammal
+    assert distance_to_set(oxcart, {sorrel}) > distance_to_set(great_dane, {sorrel})
+    assert distance_to_set(great_dane, {sorrel, ox}) == 5  # the nearest accepted class counts

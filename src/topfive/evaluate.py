@@ -20,7 +20,7 @@ Result files in `out` (CSV with a header; percentages are 0..100; fractions are 
   columns and meanings); param_count in millions; img_size, crop_pct, interpolation of the model's
   preprocessing; n = photos evaluated; *_low/*_high = 95 % Wilson interval in percent; ece = the
   expected calibration error of the top-1 probability as a fraction 0..1 (15 bins, calibration.csv);
-  severity_mean = mean WordNet distance of the wrong top-1 predictions (severity.csv); weights =
+  severity_mean = mean mistake severity of the wrong top-1 predictions (severity.csv); weights =
   "real", or "not available: <reason>" for a model that could not be loaded: its accuracy fields
   are empty (never figures from random weights).
 - per_label.csv: model,label,n,top1,top5 (percent).
@@ -31,8 +31,9 @@ Result files in `out` (CSV with a header; percentages are 0..100; fractions are 
   15 equal-width bins of the top-1 probability (lower < p <= upper; bin 0 also takes 0); accuracy is
   the top-1 hit rate in the bin (fraction); mean_confidence and accuracy are empty for empty bins.
 - severity.csv: model,distance,count
-  For each wrong top-1: the WordNet path length (hypernym/hyponym edges, see wordnet.class_distance)
-  between the predicted class and the nearest accepted class; counts per distance.
+  For each wrong top-1: its severity, the height of the lowest common WordNet ancestor of the
+  predicted class and the nearest accepted class (hypernym steps up from the accepted class, see
+  wordnet.lca_height; lower is a better mistake); counts per value.
 - failures.csv: file,error,reason
   Photos that could not be had or read (missing, checksum, download, decode errors), each once;
   they are excluded from every n.

@@ -91,7 +91,7 @@ def calibration(confidences: Sequence[float], correct: Sequence[bool], bins: int
 
 
 def severity(distances: Sequence[int]) -> tuple[float, dict[int, int]]:
-    """Mean WordNet distance of the wrong top-1 predictions and the count per distance."""
+    """Mean severity (WordNet LCA height) of the wrong top-1 predictions and the count per value."""
     counts: dict[int, int] = {}
     for d in distances:
         counts[d] = counts.get(d, 0) + 1

@@ -266,6 +266,17 @@ def class_distance(a: int, b: int) -> int:
     return min(da[w] + db[w] for w in da.keys() & db.keys())
 
 
+def lca_height(predicted: int, true: int) -> int:
+    """Mistake severity: hypernym steps from the true class up to the lowest ancestor it shares
+    with the predicted class (the height of their lowest common ancestor, as in Bertinetto et al.,
+    "Making Better Mistakes", CVPR 2020). 0 when equal; sorrel->ox meet at ungulate (4), while
+    sorrel->Great Dane meet only at placental mammal (5): the ox is the better mistake."""
+    up_true = _up_distances(classes()[true].wnid)
+    up_pred = _up_distances(classes()[predicted].wnid)
+    return min(up_true[w] for w in up_true.keys() & up_pred.keys())
+
+
 def distance_to_set(index: int, accepted) -> int:
-    """Path length from class `index` to the nearest class of `accepted`."""
-    return min(class_distance(index, j) for j in accepted)
+    """Severity of predicting class `index` for an image whose accepted classes are `accepted`:
+    the LCA height to the nearest accepted class."""
+    return min(lca_height(index, j) for j in accepted)
