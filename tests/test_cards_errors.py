@@ -132,8 +132,15 @@ def test_missing_runtime(monkeypatch, name, module, extra):
 
 def test_missing_tflite_runtime(monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-    monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "litert")
-    with pytest.raises(RuntimeMissing, match=r"topfive\[tflite\]"):
+    with pytest.raises(RuntimeMissing, match=r"pip install 'topfive\[tflite\]'.*TOPFIVE_TFLITE_RUNTIME=openvino"):
+        resolve(str(MODELS / TFLITE)).load_backend()
+    monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "openvino")
+    assert resolve(str(MODELS / TFLITE)).load_backend().name == "openvino"
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(RuntimeMissing, match=r"pip install 'topfive\[openvino\]'"):
+        resolve(str(MODELS / TFLITE)).load_backend()
+    monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "tensorflow")
+    with pytest.raises(ValueError, match="TOPFIVE_TFLITE_RUNTIME='tensorflow'"):
         resolve(str(MODELS / TFLITE)).load_backend()
 
 
@@ -209,3 +216,33 @@ def test_cli_classify_with_a_card(tmp_path, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)[0]
     assert result["model"] == "mobilenet_v1_0.25_128_quant" and 281 <= result["top"][0]["index"] <= 285
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("input.name", "images", r"field `input.name`: 'images', but the model's input is 'input'"),
+        ("output.name", "logits", r"field `output.name`"),
+        ("preprocess.crop.size", 224, r"field `input.layout`: NHWC 224x224, but the model's input shape is \[1, 128, 128, 3\]"),
+    ],
+)
+def test_card_checked_against_the_graph(tmp_path, field, value, message):
+    data = card_data()
+    section, leaf = field.rsplit(".", 1)
+    node = data
+    for part in section.split("."):
+        node = node[part]
+    node[leaf] = value
+    path = write_card(tmp_path, data)
+    with pytest.raises(CardError, match=message):
+        card_entry(path).load_backend()
+
+
+def test_uint8_card_for_a_float_model(tmp_path):
+    data = card_data("squeezenet1.1-fp16.xml")
+    data["input"]["dtype"] = data["preprocess"]["pixels"]["dtype"] = "uint8"
+    data["preprocess"]["pixels"].update(scale=1, mean=[0, 0, 0], std=[1, 1, 1])
+    path = write_card(tmp_path, data)
+    (tmp_path / "squeezenet1.1-fp16.bin").symlink_to(MODELS / "squeezenet1.1-fp16.bin")
+    with pytest.raises(CardError, match="field `input.dtype`: uint8, but the model's input is float32"):
+        card_entry(path).load_backend()

@@ -53,6 +53,7 @@ def eval_subset():
 def classifiers(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPFIVE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.delenv("TOPFIVE_TFLITE_RUNTIME", raising=False)
     yield {card: Classifier(str(MODELS / card), batch_size=8, workers=1) for card in CARDS}
     mp.undo()
 
@@ -133,3 +134,15 @@ def test_model_info_from_the_graph(classifiers):
     onnx = classifiers["mobilenetv2-12-int8.onnx.json"].info
     assert 3.4e6 < onnx.params < 3.55e6 and 0.29 < onnx.gmacs < 0.31  # torchvision: 3.50 M, 0.30 GMACs
     assert onnx.acc1 is None and onnx.acc5 is None  # the card states none: never guessed
+
+
+def test_tflite_in_openvino_agrees_with_litert(classifiers, photos, monkeypatch):
+    """The other TFLite runtime: same scale and zero point (read from OpenVINO's FakeQuantize), same answers."""
+    card = "mobilenet_v2_1.0_224_quant.tflite.json"
+    monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "openvino")
+    ov = Classifier(str(MODELS / card), workers=1)
+    lite = classifiers[card]
+    assert (ov.backend.name, lite.backend.name) == ("openvino", "tflite")
+    assert ov.backend.quantization == pytest.approx(lite.backend.quantization)
+    for a, b in zip(ov.predict(list(photos), top_k=1), lite.predict(list(photos), top_k=1)):
+        assert a.top[0].index == b.top[0].index and abs(a.top[0].probability - b.top[0].probability) < 0.1

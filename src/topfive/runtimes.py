@@ -119,8 +119,8 @@ def _fake_quantize_range(output) -> tuple[float, float] | None:
 class OpenVinoBackend(Backend):
     """An OpenVINO IR (.xml + .bin) or a TFLite file in OpenVINO (CPU).
 
-    A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it
-    (checked by running a batch of two); otherwise batches are run one slice at a time.
+    A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it;
+    otherwise batches are run one slice at a time.
     """
 
     name = "openvino"
@@ -140,7 +140,9 @@ class OpenVinoBackend(Backend):
         self.config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
         self.output_kind = output_kind
         self.label_offset = label_offset
-        model = self.core.read_model(str(path), str(weights_path)) if weights_path else self.core.read_model(str(path))
+        files = [str(path)] + ([str(weights_path)] if weights_path else [])
+        read = lambda: self.core.read_model(*files)  # noqa: E731
+        model = read()
         if len(model.inputs) != 1:
             raise ValueError(f"{path}: the model has {len(model.inputs)} inputs; topfive feeds one image tensor")
         out = model.outputs[0]
@@ -151,28 +153,26 @@ class OpenVinoBackend(Backend):
                 raise ValueError(f"{path}: integer output without a readable scale and zero point")
         shape = model.inputs[0].get_partial_shape()
         self.input_shape = [d.get_length() if d.is_static else -1 for d in shape]
+        self.input_name = model.inputs[0].get_any_name()
+        self.input_dtype = np.dtype(model.inputs[0].get_element_type().to_dtype()).name
+        self.output_names = sorted(out.get_names())
         self.fixed_batch = self.input_shape[0] if self.input_shape[0] > 0 else None
-        self.compiled = None
-        if self.fixed_batch:
-            self.compiled = self._dynamic_batch(ov, model)
-        if self.compiled is None:
-            self.compiled = self.core.compile_model(model, "CPU", self.config)
-        else:
+        if self.fixed_batch and self._make_batch_dynamic(ov, model):
             self.fixed_batch = None
+        elif self.fixed_batch:
+            model = read()  # undo the trial reshape with a fresh copy of the graph
+        self.compiled = self.core.compile_model(model, "CPU", self.config)
 
-    def _dynamic_batch(self, ov, model):
-        dims = [-1] + self.input_shape[1:]
+    def _make_batch_dynamic(self, ov, model) -> bool:
+        """Reshape the input to a dynamic batch; it worked when the output batch became dynamic too.
+        (Graphs with a Reshape to [1, classes] inside keep a static output: those run in slices.
+        Checked on the graph, not by a trial inference, which can crash OpenVINO on such graphs.)"""
         try:
-            model.reshape({model.inputs[0]: ov.PartialShape(dims)})
-            compiled = self.core.compile_model(model, "CPU", self.config)
-            dtype = model.inputs[0].get_element_type().to_dtype()
-            probe = compiled(np.zeros([2] + self.input_shape[1:], dtype=dtype))[0]
-            if probe.shape[0] != 2:
-                return None
-            return compiled
-        except Exception:  # e.g. a Reshape to [1, classes] inside the graph: keep batch 1
-            model.reshape({model.inputs[0]: ov.PartialShape(self.input_shape)})
-            return None
+            model.reshape({model.inputs[0]: ov.PartialShape([-1] + self.input_shape[1:])})
+        except Exception:
+            return False
+        out = model.outputs[0].get_partial_shape()
+        return out.rank.is_static and out.rank.get_length() > 0 and out[0].is_dynamic
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
         scores = run_in_slices(lambda b: self.compiled(b)[0], batch, self.fixed_batch)
@@ -203,7 +203,10 @@ class LiteRtBackend(Backend):
         device: str = "cpu",
         threads: int | None = None,
     ):
-        litert = require("ai_edge_litert.interpreter", "tflite", "TFLite models in LiteRT")
+        try:
+            litert = require("ai_edge_litert.interpreter", "tflite", "TFLite models")
+        except RuntimeMissing as e:
+            raise RuntimeMissing(f"{e} (or run them in OpenVINO: TOPFIVE_TFLITE_RUNTIME=openvino)") from e
         cpu_only(device, "LiteRT")
         self.interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
@@ -212,6 +215,10 @@ class LiteRtBackend(Backend):
             raise ValueError(f"{path}: the model has {len(inputs)} inputs; topfive feeds one image tensor")
         self.input = inputs[0]
         self.output = self.interpreter.get_output_details()[0]
+        self.input_name = self.input["name"]
+        self.input_shape = [int(d) for d in self.input.get("shape_signature", self.input["shape"])]
+        self.input_dtype = np.dtype(self.input["dtype"]).name
+        self.output_names = [self.output["name"]]
         signature = self.input.get("shape_signature", self.input["shape"])
         self.fixed_batch = None if signature[0] == -1 else int(signature[0])
         self.output_kind = output_kind
