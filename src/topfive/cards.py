@@ -436,10 +436,9 @@ class CardEntry(ModelEntry):
         return fetch_file(self.card.model, self.card)
 
     def load_backend(self, device="cpu", weights_file=None, pretrained=True, threads=None, runtime=None):
+        """The runtime backend. `pretrained` has no effect: a card's graph carries its weights."""
         if weights_file:
             raise ValueError(f"{self.card.name}: a model card names its own files; --weights-file does not apply")
-        if not pretrained:
-            raise ValueError(f"{self.card.name}: a card model always has its weights (pretrained=False does not apply)")
         from . import runtimes
 
         card = self.card
@@ -486,10 +485,11 @@ def default_runtime(fmt: str) -> str:
     """ONNX -> ONNX Runtime; IR -> OpenVINO; TFLite -> LiteRT, or OpenVINO with $TOPFIVE_TFLITE_RUNTIME=openvino.
 
     LiteRT for TFLite because it is the runtime these files are deployed with: its integer kernels
-    are the reference (OpenVINO's differ by up to 17/256 on single softmax outputs; the accuracy on
-    ../shared/eval is the same within a point either way), it reports each tensor's own scale and
-    zero point, and it loads in under 0.1 s where OpenVINO compiles for 2-5 s. OpenVINO ran the
-    larger ones 1.2-1.5x faster per image on one x86 thread; it stays one variable away.
+    are the reference (OpenVINO's quantized outputs differ by up to 26/256 on single classes; top-1
+    and top-5 on ../shared/eval agree within a point either way), it reports each tensor's own
+    scale and zero point, and it loads in under 0.1 s where OpenVINO compiles for 1-5 s. OpenVINO
+    ran the three larger ones 1.1-1.4x faster per image on one x86 thread, LiteRT the two smaller
+    ones faster (benchmarks/cards_tflite_runtimes.py); OpenVINO stays one variable away.
     """
     if fmt == "onnx":
         return "onnxruntime"

@@ -208,6 +208,9 @@ class LiteRtBackend(Backend):
         except RuntimeMissing as e:
             raise RuntimeMissing(f"{e} (or run them in OpenVINO: TOPFIVE_TFLITE_RUNTIME=openvino)") from e
         cpu_only(device, "LiteRT")
+        # LiteRT's own default is one thread; ONNX Runtime, OpenVINO and torch use every core unless told
+        if not threads:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
         inputs = self.interpreter.get_input_details()
