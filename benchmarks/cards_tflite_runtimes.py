@@ -30,7 +30,8 @@ def main() -> None:
     args = ap.parse_args()
     photos = [Image.fromarray(data.chelsea()), Image.fromarray(data.coffee())]
     print(f"threads={args.threads}, repeats={args.repeats} (interleaved), batch 1, CPU")
-    print(f"{'model':34s} {'runtime':9s} {'load s':>7s} {'median ms':>9s} {'p90 ms':>7s}  top-1 (cat, coffee)  max |OV-LiteRT| in 1/256 steps")
+    header = f"{'model':34s} {'runtime':9s} {'load s':>7s} {'median ms':>9s} {'p90 ms':>7s}"
+    print(header + "  top-1 (cat, coffee)  max |OV-LiteRT| in 1/256 steps")
     for card in cards_in(args.models_dir):
         if card.format != "tflite":
             continue

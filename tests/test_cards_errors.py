@@ -1,17 +1,16 @@
 """Card validation, files, downloads, resolution and the CLI: each failure is a clear error naming the card."""
 
 import json
-import shutil
 import sys
 
 import pytest
+from conftest import SHARED
 
 from topfive import cards
 from topfive.cards import CardError, ModelFileError, card_entry, load_card
 from topfive.runtimes import RuntimeMissing
+from topfive.weights import WeightsUnavailable
 from topfive.zoo import UnknownModel, all_entries, resolve
-
-from conftest import SHARED
 
 MODELS = SHARED / "models"
 TFLITE = "mobilenet_v1_0.25_128_quant.tflite"
@@ -75,6 +74,7 @@ def test_missing_file(tmp_path):
         card_entry(path).load_backend()
     message = str(e.value)
     assert str(path) in message and TFLITE in message and "not found" in message and "--models-dir" in message
+    assert isinstance(e.value, WeightsUnavailable)  # skipped like any model without its weights
     assert card_entry(path).weights_status() == "download"
 
 
@@ -211,8 +211,20 @@ def test_cli_classify_with_a_card(tmp_path, capsys):
     from topfive.cli import main
 
     Image.fromarray(data.chelsea()).save(tmp_path / "chelsea.png")
-    code = main(["--models-dir", str(MODELS), "classify", "-m", "mobilenet_v1_0.25_128_quant", "-f", "json", "-k", "1",
-                 str(tmp_path / "chelsea.png")])
+    code = main(
+        [
+            "--models-dir",
+            str(MODELS),
+            "classify",
+            "-m",
+            "mobilenet_v1_0.25_128_quant",
+            "-f",
+            "json",
+            "-k",
+            "1",
+            str(tmp_path / "chelsea.png"),
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)[0]
     assert result["model"] == "mobilenet_v1_0.25_128_quant" and 281 <= result["top"][0]["index"] <= 285
@@ -223,7 +235,11 @@ def test_cli_classify_with_a_card(tmp_path, capsys):
     [
         ("input.name", "images", r"field `input.name`: 'images', but the model's input is 'input'"),
         ("output.name", "logits", r"field `output.name`"),
-        ("preprocess.crop.size", 224, r"field `input.layout`: NHWC 224x224, but the model's input shape is \[1, 128, 128, 3\]"),
+        (
+            "preprocess.crop.size",
+            224,
+            r"field `input.layout`: NHWC 224x224, but the model's input shape is \[1, 128, 128, 3\]",
+        ),
     ],
 )
 def test_card_checked_against_the_graph(tmp_path, field, value, message):
@@ -246,3 +262,11 @@ def test_uint8_card_for_a_float_model(tmp_path):
     (tmp_path / "squeezenet1.1-fp16.bin").symlink_to(MODELS / "squeezenet1.1-fp16.bin")
     with pytest.raises(CardError, match="field `input.dtype`: uint8, but the model's input is float32"):
         card_entry(path).load_backend()
+
+
+def test_wrong_size(tmp_path):
+    data = card_data()
+    data["size_bytes"] += 1
+    path = write_card(tmp_path, data)
+    with pytest.raises(ModelFileError, match=r"field `size_bytes`: .* has 525598 bytes, the card says 525599"):
+        card_entry(path).model_path()

@@ -5,13 +5,12 @@ import csv
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 from PIL import Image
 from skimage import data
 
-from topfive.predict import Classifier, Prediction
+from topfive.predict import Classifier
 from topfive.runtimes import to_probabilities
-
-from conftest import SHARED
 
 MODELS = SHARED / "models"
 CARDS = sorted(p.name for p in MODELS.glob("*.json"))

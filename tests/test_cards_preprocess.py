@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 from PIL import Image
 
 from topfive.cards import load_card
 from topfive.preprocess import PreprocessSpec, central_box, preprocess, stack
-
-from conftest import SHARED
 
 
 def ramp(w, h):
@@ -96,11 +95,24 @@ def test_bgr_uint8_flips_channels_only():
 def test_cards_map_into_specs():
     sq = load_card(SHARED / "models" / "squeezenet1.1-fp16.xml.json").preprocess
     assert (sq.rule, sq.resize, sq.size, sq.channels, sq.scale, sq.mean, sq.std, sq.dtype, sq.layout) == (
-        "shorter_side", 256, 227, "BGR", 1.0, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), "float32", "NCHW"
+        "shorter_side",
+        256,
+        227,
+        "BGR",
+        1.0,
+        (104.0, 117.0, 123.0),
+        (1.0, 1.0, 1.0),
+        "float32",
+        "NCHW",
     )
     tfl = load_card(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite.json").preprocess
     assert (tfl.rule, tfl.fraction, tfl.size, tfl.interpolation, tfl.dtype, tfl.layout) == (
-        "central_fraction", 0.875, 224, "bilinear", "uint8", "NHWC"
+        "central_fraction",
+        0.875,
+        224,
+        "bilinear",
+        "uint8",
+        "NHWC",
     )
     onx = load_card(SHARED / "models" / "mobilenetv2-12-int8.onnx.json").preprocess
     assert onx.scale == pytest.approx(1 / 255) and onx.mean == (0.485, 0.456, 0.406) and onx.resize == 256

@@ -11,6 +11,21 @@ $TOPFIVE_MODELS_DIR), the cache ($TOPFIVE_CACHE or ~/.cache/topfive/models), els
 card's source URL into the cache. Every file is checked against the card's sha256 before use.
 The cards of the seven models in ../shared/models ship with the package (data/cards) so they
 resolve by short name (`mobilenet_v2_1.0_224_quant`); the model files themselves never do.
+
+The schema as read here (required unless marked optional):
+    card_version 1 | architecture str | licence str | format onnx|tflite|openvino
+    file (a name beside the card, ending .onnx/.tflite/.xml) | sha256 (hex) | size_bytes (optional)
+    weights_file {file, sha256, size_bytes?, url?}   -- openvino only, and required there
+    source {url?, repo?, commit?, path?}             -- optional; url is what gets downloaded
+    input {name?, layout NCHW|NHWC, dtype float32|uint8}
+    preprocess.crop {rule shorter_side|central_fraction, size, resize (shorter_side),
+                     fraction in (0, 1] (central_fraction), interpolation? nearest|bilinear|bicubic}
+    preprocess.pixels {channels RGB|BGR, dtype? (= input.dtype), scale? (1/255), mean? (0), std? (1)}
+                     -- uint8 input takes 0..255 as it is: scale 1, mean 0, std 1
+    output {name?, kind logits|probabilities, num_classes, label_offset? (0)}
+                     -- num_classes - label_offset must be 1000
+    notes? str
+On load the card is also checked against the graph: input name, dtype, layout and size; output name.
 """
 
 from __future__ import annotations
@@ -44,8 +59,9 @@ class CardError(ValueError):
         self.card, self.field, self.reason = str(card), field, reason
 
 
-class ModelFileError(CardError):
-    """A model file that is missing or is not the one the card describes (size, sha256)."""
+class ModelFileError(CardError, WeightsUnavailable):
+    """A model file that is missing or is not the one the card describes (size, sha256). Also a
+    WeightsUnavailable, so callers that skip models without weights skip these alike."""
 
 
 def cache_dir() -> Path:
@@ -154,7 +170,9 @@ class _Reader:
         digest = self.get(f"{prefix}sha256", str).lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             self.fail(f"{prefix}sha256", f"not a sha256 hex digest: {digest!r}")
-        return FileRef(name, digest, self.positive(f"{prefix}size_bytes", required=False), self.get(url_field, str, False))
+        return FileRef(
+            name, digest, self.positive(f"{prefix}size_bytes", required=False), self.get(url_field, str, False)
+        )
 
 
 def parse_card(data: dict, card_path: str | os.PathLike, builtin: bool = False) -> Card:
@@ -205,7 +223,9 @@ def parse_card(data: dict, card_path: str | os.PathLike, builtin: bool = False) 
         rule=rule,
         resize=resize,
         fraction=fraction,
-        interpolation=r.choice("preprocess.crop.interpolation", list(INTERPOLATIONS), required=False, default="bilinear"),
+        interpolation=r.choice(
+            "preprocess.crop.interpolation", list(INTERPOLATIONS), required=False, default="bilinear"
+        ),
         scale=scale,
         mean=mean,
         std=std,
@@ -273,7 +293,11 @@ def verify(path: Path, ref: FileRef, card: Card) -> None:
     if _verified.get(key):
         return
     if ref.size_bytes is not None and stat.st_size != ref.size_bytes:
-        raise ModelFileError(card.path, field.replace("sha256", "size_bytes"), f"{path} has {stat.st_size} bytes, the card says {ref.size_bytes}")
+        raise ModelFileError(
+            card.path,
+            field.replace("sha256", "size_bytes"),
+            f"{path} has {stat.st_size} bytes, the card says {ref.size_bytes}",
+        )
     digest = sha256_of(path)
     if digest != ref.sha256:
         raise ModelFileError(card.path, field, f"{path} has sha256 {digest}, the card says {ref.sha256}")
@@ -330,7 +354,9 @@ def fetch_file(ref: FileRef, card: Card) -> Path:
         raise
     except OSError as e:  # URLError is an OSError
         reason = getattr(e, "reason", e)
-        raise ModelFileError(card.path, "file", f"{ref.file} not found and the download of {ref.url} failed ({reason}); {how_to}") from e
+        raise ModelFileError(
+            card.path, "file", f"{ref.file} not found and the download of {ref.url} failed ({reason}); {how_to}"
+        ) from e
 
 
 def mirror(card: Card, folder: str | os.PathLike | None = None) -> list[Path]:
@@ -473,10 +499,14 @@ def check_graph(card: Card, backend) -> None:
     size = card.preprocess.size
     expected = [size, size] if card.layout == "NCHW" else [size, size, 3]
     got = shape[2:] if card.layout == "NCHW" else shape[1:]
-    if len(shape) != 4 or (card.layout == "NCHW" and shape[1] not in (3, -1)) or any(
-        g not in (e, -1) for g, e in zip(got, expected)
+    if (
+        len(shape) != 4
+        or (card.layout == "NCHW" and shape[1] not in (3, -1))
+        or any(g not in (e, -1) for g, e in zip(got, expected))
     ):
-        raise CardError(card.path, "input.layout", f"{card.layout} {size}x{size}, but the model's input shape is {shape}")
+        raise CardError(
+            card.path, "input.layout", f"{card.layout} {size}x{size}, but the model's input shape is {shape}"
+        )
     if card.output_name and card.output_name not in outputs:
         raise CardError(card.path, "output.name", f"{card.output_name!r}, but the model's output is {outputs}")
 
@@ -524,7 +554,11 @@ def cards_in(folder: str | os.PathLike) -> list[Card]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CardError(folder, None, "not a folder")
-    return [load_card(p) for p in sorted(folder.glob("*.json")) if p.name.endswith(tuple(s + ".json" for s in MODEL_SUFFIXES))]
+    return [
+        load_card(p)
+        for p in sorted(folder.glob("*.json"))
+        if p.name.endswith(tuple(s + ".json" for s in MODEL_SUFFIXES))
+    ]
 
 
 def card_entry(name: str | os.PathLike) -> CardEntry:
@@ -535,7 +569,9 @@ def card_entry(name: str | os.PathLike) -> CardEntry:
     if path.suffix in MODEL_SUFFIXES and path.exists():
         beside = path.with_name(path.name + ".json")
         if not beside.is_file():
-            raise CardError(beside, None, f"no model card beside {path}; write one (see the card schema in topfive.cards)")
+            raise CardError(
+                beside, None, f"no model card beside {path}; write one (see the card schema in topfive.cards)"
+            )
         return CardEntry(load_card(beside))
     builtin = builtin_card(str(name))
     if builtin is not None:

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify images with ImageNet-1k CNNs and compare architectures honestly.",
     )
     parser.add_argument("--version", action="version", version="topfive 0.1.0")
-    parser.add_argument("--models-dir", metavar="DIR", help="a folder of model files for model cards (sets $TOPFIVE_MODELS_DIR)")
+    parser.add_argument(
+        "--models-dir", metavar="DIR", help="a folder of model files for model cards (sets $TOPFIVE_MODELS_DIR)"
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_classify(sub)
     _add_models(sub)

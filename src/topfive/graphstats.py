@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-
 # ONNX: op -> (weight input index, bias input index or None)
 ONNX_WEIGHTS = {"Conv": (1, 2), "QLinearConv": (3, 8), "Gemm": (1, 2), "MatMul": (1, None), "QLinearMatMul": (3, None)}
 

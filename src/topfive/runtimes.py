@@ -183,7 +183,8 @@ class OpenVinoBackend(Backend):
         return dequantize(raw, *self.quantization) if self.quantization else raw
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return to_probabilities(self.scores(np.ascontiguousarray(batch.cpu().numpy())), self.output_kind, self.label_offset)
+        scores = self.scores(np.ascontiguousarray(batch.cpu().numpy()))
+        return to_probabilities(scores, self.output_kind, self.label_offset)
 
 
 class LiteRtBackend(Backend):
@@ -251,4 +252,5 @@ class LiteRtBackend(Backend):
         return dequantize(raw, *self.quantization) if self.quantization else raw
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return to_probabilities(self.scores(np.ascontiguousarray(batch.cpu().numpy())), self.output_kind, self.label_offset)
+        scores = self.scores(np.ascontiguousarray(batch.cpu().numpy()))
+        return to_probabilities(scores, self.output_kind, self.label_offset)
