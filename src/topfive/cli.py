@@ -4,6 +4,7 @@ the command functions, so `topfive --help` answers without loading torch."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -85,14 +86,41 @@ def _add_models(sub) -> None:
     )
     p.add_argument("--all-weights", action="store_true", help="list every weights variant, not only the default")
     p.add_argument("--format", "-f", choices=["table", "json", "csv"], default="table", help="output format")
+    p.add_argument("--dir", metavar="DIR", help="list the model cards (<model file>.json) in this folder instead")
+    p.add_argument(
+        "--fetch", type=_models_arg, metavar="NAMES",
+        help="comma-separated card models (short names or card paths) to download, or copy from --models-dir, "
+        "into the cache ($TOPFIVE_CACHE or ~/.cache/topfive/models), checking each sha256",
+    )
     p.set_defaults(run=_cmd_models)
 
 
 def _cmd_models(args) -> int:
     from . import output
-    from .zoo import all_entries
 
-    entries = all_entries(include_all_weights=args.all_weights)
+    if args.fetch:
+        from .cards import CardError, card_entry, mirror
+
+        failed = 0
+        for name in args.fetch:
+            try:
+                for path in mirror(card_entry(name).card):
+                    print(f"{name}: {path}")
+            except (CardError, ValueError) as e:
+                print(f"topfive: {name}: {e}", file=sys.stderr)
+                failed += 1
+        return 1 if failed else 0
+    if args.dir:
+        from .cards import CardEntry, CardError, cards_in
+
+        try:
+            entries = [CardEntry(card) for card in cards_in(args.dir)]
+        except CardError as e:
+            return _fail(str(e))
+    else:
+        from .zoo import all_entries
+
+        entries = all_entries(include_all_weights=args.all_weights)
     sys.stdout.write(output.render_models(entries, args.format))
     return 0
 
@@ -213,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify images with ImageNet-1k CNNs and compare architectures honestly.",
     )
     parser.add_argument("--version", action="version", version="topfive 0.1.0")
+    parser.add_argument(
+        "--models-dir", metavar="DIR", help="a folder of model files for model cards (sets $TOPFIVE_MODELS_DIR)"
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_classify(sub)
     _add_models(sub)
@@ -224,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.models_dir:
+        os.environ["TOPFIVE_MODELS_DIR"] = args.models_dir
     if not hasattr(args, "run"):
         parser.print_help()
         return 2

@@ -80,10 +80,16 @@ def _geometry(img: Image.Image, spec: PreprocessSpec) -> Image.Image:
     if spec.rule == "shorter_side":
         img = F.resize(img, [spec.resize], interpolation=mode, antialias=True)
         return F.center_crop(img, [spec.size])
-    w, h = img.size
-    cw, ch = round(w * spec.fraction), round(h * spec.fraction)
-    img = img.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
+    img = img.crop(central_box(img.size, spec.fraction))
     return F.resize(img, [spec.size, spec.size], interpolation=mode, antialias=True)
+
+
+def central_box(size: tuple[int, int], fraction: float) -> tuple[int, int, int, int]:
+    """tf.image.central_crop's box (left, top, right, bottom): the margin on each side is
+    int((n - n * fraction) / 2), so the kept size is n - 2 * margin (TF-slim's eval crop)."""
+    w, h = size
+    left, top = int((w - w * fraction) / 2), int((h - h * fraction) / 2)
+    return left, top, w - left, h - top
 
 
 def preprocess(img: Image.Image, spec: PreprocessSpec) -> torch.Tensor:

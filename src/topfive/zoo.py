@@ -197,9 +197,9 @@ def resolve(name: str) -> ModelEntry:
     lite = re.fullmatch(r"efficientnet_lite(\d)", name)
     if lite and int(lite.group(1)) in LITE:
         return EfficientNetLiteEntry(int(lite.group(1)))
-    if _is_card_path(name):
-        from .cards import card_entry
+    from .cards import builtin_card, card_entry
 
+    if _is_card_path(name) or builtin_card(name) is not None:
         return card_entry(name)
     import torchvision.models
 
@@ -230,7 +230,8 @@ def resolve(name: str) -> ModelEntry:
 
 
 def all_entries(include_all_weights: bool = False) -> list[ModelEntry]:
-    """Every built-in model: torchvision's ImageNet-1k models (default weights, or all) and EfficientNet-Lite."""
+    """Every built-in model: torchvision's ImageNet-1k models (default weights, or all), EfficientNet-Lite
+    and the models of the model cards shipped with topfive."""
     import torchvision.models
 
     entries: list[ModelEntry] = []
@@ -242,4 +243,6 @@ def all_entries(include_all_weights: bool = False) -> list[ModelEntry]:
         for w in choices if include_all_weights else [default]:
             entries.append(TorchvisionEntry(arch, w))
     entries += [EfficientNetLiteEntry(n) for n in LITE]
-    return entries
+    from .cards import builtin_entries
+
+    return entries + builtin_entries()
