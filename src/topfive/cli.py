@@ -31,7 +31,7 @@ def _add_classify(sub) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PHOTO|DIR", help="image files or folders of images")
     p.add_argument(
-        "--model", "-m", type=_models_arg, default=[DEFAULT_MODEL],
+        "--model", "-m", type=_models_arg, default=DEFAULT_MODEL,
         help="comma-separated model names or model-card paths (default: %(default)s; see `topfive models`)",
     )
     p.add_argument("--top-k", "-k", type=int, default=5, help="how many classes per image (default: 5)")
@@ -133,14 +133,14 @@ def _add_evaluate(sub) -> None:
         "evaluate",
         help="accuracy of models on a labelled photo set",
         description="Evaluate models on labelled photos: top-1/top-5 on each photo's accepted class set with "
-        "95%% Wilson intervals, per label, McNemar tests between models, calibration and mistake severity. "
+        "95 % Wilson intervals, per label, McNemar tests between models, calibration and mistake severity. "
         "Writes predictions.csv (resumable), summary.csv, per_label.csv, mcnemar.csv, calibration.csv, "
         "severity.csv, failures.csv and evaluate.json into --out.",
     )
     p.add_argument("--data", required=True, metavar="PATH",
                    help="a folder per label, a CSV (file,label), a manifest CSV (or a folder holding manifest.csv), "
                    "or builtin:eval (the public set's manifest shipped with topfive)")
-    p.add_argument("--models", "-m", type=_models_arg, default=[DEFAULT_MODEL],
+    p.add_argument("--models", "-m", type=_models_arg, default=DEFAULT_MODEL,
                    help="comma-separated model names (default: %(default)s)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the result files; a rerun resumes")
     p.add_argument("--mirror", metavar="DIR", help="local copy of a manifest's photos (e.g. ../shared/eval)")
