@@ -35,6 +35,18 @@ def rss_now() -> int:
     return psutil.Process().memory_info().rss
 
 
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc's malloc_trim), so that a
+    phase's RSS growth is what it needs, not less because it reuses pages an earlier phase freed."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 class PeakRSS:
     """Peak resident set size since the last `reset()`.
 
@@ -73,7 +85,7 @@ class PeakRSS:
             self._peak = max(self._peak, rss_now())
 
     def reset(self) -> None:
-        gc.collect()
+        release_free_memory()
         if self.method.startswith("VmHWM"):
             self._clear()
             return
@@ -164,15 +176,28 @@ def load(name: str, device) -> Loaded:
             return Loaded(name, spec, "user code", module=entry.eval().to(device))
         return Loaded(name, spec, "user code", backend=entry)
     spec = entry.info.preprocess
+    # Speed and memory do not depend on weight values: without weights here the architecture is
+    # measured, and the row says so in every output. Asking first avoids building the model twice
+    # (a torchvision build makes the architecture before it looks for the weights).
     try:
-        module, weights, note = entry.build(pretrained=True), "real", ""
-    except WeightsUnavailable as e:
-        # Speed and memory do not depend on weight values; the row says so in every output.
-        module, weights, note = entry.build(pretrained=False), "architecture only", str(e)
+        status = entry.weights_status()
     except (NotImplementedError, AttributeError):
-        # Not a torch model (a model card: ONNX, TFLite, OpenVINO): time its Backend.
-        backend = entry.load_backend(device=str(device))
-        return Loaded(entry.info.name, spec, "real", backend=backend, entry=entry)
+        status = None
+    module, weights, note = None, "real", ""
+    if status == "download":
+        weights, note = "architecture only", f"weights for {entry.info.name} are not here (they need a download)"
+    else:
+        try:
+            module = entry.build(pretrained=True)
+        except WeightsUnavailable as e:
+            weights, note = "architecture only", str(e)
+        except (NotImplementedError, AttributeError):
+            # Not a torch model (a model card: ONNX, TFLite, OpenVINO): time its Backend.
+            backend = entry.load_backend(device=str(device))
+            return Loaded(entry.info.name, spec, "real", backend=backend, entry=entry)
+    if module is None:
+        release_free_memory()  # outside the except block: its traceback no longer pins a first build
+        module = entry.build(pretrained=False)
     return Loaded(entry.info.name, spec, weights, module=module.eval().to(device), entry=entry, note=note)
 
 
@@ -268,7 +293,7 @@ def measure(config: dict) -> dict:
         del a
     sync()
     peak = PeakRSS()
-    gc.collect()
+    release_free_memory()
     baseline = rss_now()
     peak.reset()
 
@@ -278,7 +303,7 @@ def measure(config: dict) -> dict:
         model = model.to(memory_format=torch.channels_last)
     sync()
     load_peak = peak.read()
-    gc.collect()
+    release_free_memory()
     loaded_rss = rss_now()
 
     if model is not None:
