@@ -57,7 +57,8 @@ def test_torchvision_model_has_every_figure_positive_and_is_marked_architecture_
     r = rows["squeezenet1_1"]
     assert r["error"] == ""
     assert r["weights"] == "architecture only" and "not here" in r["weights_note"]
-    assert r["params"] == 1_235_496 and r["weight_bytes"] >= 4 * r["params"]
+    assert r["params"] == 1_235_496 and isinstance(r["params"], int) and r["weight_bytes"] >= 4 * r["params"]
+    assert isinstance(r["latency_runs"], int)
     assert 0.2 < r["gmacs"] < 0.5 and r["gmacs_counter"] == "torch.utils.flop_counter"
     for key in ("latency_ms_median", "latency_ms_p90", "latency_ms_min", "latency_ms_max", "decode_ms",
                 "preprocess_ms", "end_to_end_img_s", "rss_baseline_mib", "rss_load_mib", "rss_run_mib"):

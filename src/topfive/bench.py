@@ -167,6 +167,8 @@ def combine(model: str, runs: list[dict]) -> dict:
         values = [r.get(key) for r in runs if r.get(key) is not None]
         if not values:
             row[key] = None
+        elif key in ("params", "gmacs", "weight_bytes"):
+            row[key] = values[0]  # a property of the model, the same in every repeat
         elif key == "latency_ms_min":
             row[key] = min(values)
         elif key == "latency_ms_max":
