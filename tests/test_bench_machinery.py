@@ -148,3 +148,18 @@ def test_peak_rss_sees_a_transient_allocation_after_reset():
     del block
     assert peak.read() - before > 0.9 * 64 * MIB
     peak.stop()
+
+
+def test_cli_writes_both_files_and_exits_1_when_a_model_fails(tmp_path, monkeypatch, capsys):
+    from topfive.cli import main
+
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    code = main(["bench", "--models", "python:bench_hook_models:broken", "--quick", "--repeats", "1",
+                 "--batch-sizes", "1,4", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "[1/1] python:bench_hook_models:broken: FAILED" in captured.err
+    assert "error" in captured.out  # the table row
+    header = (tmp_path / "bench.csv").read_text().splitlines()[0]
+    assert "throughput_bs1,throughput_bs4" in header
+    assert json.loads((tmp_path / "bench.json").read_text())["results"][0]["error"]

@@ -346,7 +346,7 @@ def render_table(environment: dict, rows: list[dict], batch_sizes: list[int]) ->
     env = environment
     lines += [
         "",
-        f"Environment: {env['cpu']}; {env['threads']} threads; device {env['device']}; {env['dtype']}; "
+        f"Environment: {env['cpu']}; threads {env['threads']}; device {env['device']}; {env['dtype']}; "
         f"{env['memory_format']}; torch {env['torch']}, torchvision {env['torchvision']}, Python {env['python']}.",
         "Latency: batch 1 after warm-up. Throughput: batch size / median batch time. RSS: peak growth over "
         "the post-import baseline while loading / while running. GMACs: torch.utils.flop_counter FLOPs / 2. "

@@ -197,7 +197,10 @@ def load(name: str, device) -> Loaded:
             return Loaded(entry.info.name, spec, "real", backend=backend, entry=entry)
     if module is None:
         release_free_memory()  # outside the except block: its traceback no longer pins a first build
-        module = entry.build(pretrained=False)
+        try:
+            module = entry.build(pretrained=False)
+        except (NotImplementedError, AttributeError):
+            raise WeightsUnavailable(f"{note}; it has no torch architecture to measure instead") from None
     return Loaded(entry.info.name, spec, weights, module=module.eval().to(device), entry=entry, note=note)
 
 
