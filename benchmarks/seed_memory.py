@@ -128,7 +128,7 @@ def main() -> int:
           f"({results[0]['threads'] if results else '?'} threads; peak RSS by {results[0]['rss_method'] if results else '?'}).")
     print()
     print("| model | weights | weights MiB | RSS growth load | RSS growth run | run over loaded "
-          "| profiler summed Self CPU Mem (50 passes) | per pass | profiler sum / run growth |")
+          "| profiler summed Self CPU Mem (50 passes) | per pass | profiler sum / run over loaded |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = r["profiler_cpu_mem_sum_mib"] / max(r["run_over_loaded_mib"], 1e-9)
