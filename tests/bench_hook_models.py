@@ -39,7 +39,7 @@ class MeanBackend(Backend):
 
 
 class CardLikeEntry(ModelEntry):
-    """An entry whose build() is not there (ModelEntry's raises NotImplementedError), like a model card."""
+    """An entry without a torch module: build() raises TypeError, as cards.py's model cards do."""
 
     def __init__(self):
         self.info = ModelInfo(
@@ -47,6 +47,12 @@ class CardLikeEntry(ModelEntry):
             acc1=None, acc5=None, weights_file=None, weights_mb=None, weights_url=None,
             preprocess=PreprocessSpec(size=96, resize=110, dtype="uint8", layout="NHWC"),
         )
+
+    def build(self, pretrained=True, weights_file=None):
+        raise TypeError("card-like-test-model has no PyTorch module (use load_backend)")
+
+    def weights_status(self):
+        return "local"
 
     def load_backend(self, device="cpu", weights_file=None, pretrained=True):
         return MeanBackend()

@@ -25,8 +25,9 @@ How each figure is measured (the worker, in order):
 Speed and memory do not depend on weight values: a model whose weights cannot be had here is
 built from its architecture and marked `weights = "architecture only"` in every output. The
 worker never downloads weights. Models that are not torch modules (model cards: ONNX, TFLite,
-OpenVINO) are timed through their Backend's `probabilities`; their params/GMACs/weight bytes are
-left empty (unknown), never guessed.
+OpenVINO; their build raises NotImplementedError, AttributeError or TypeError) are timed through
+their Backend's `probabilities` (given --threads where it takes `threads`); their params, GMACs and
+weight bytes are left empty (unknown), never guessed.
 
 Result files (in --out DIR) -- the report reads exactly these names:
 

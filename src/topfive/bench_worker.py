@@ -152,6 +152,10 @@ class Loaded:
         self.module, self.backend, self.entry, self.note = module, backend, entry, note
 
 
+# What ModelEntry.build raises for an entry without a torch module (cards.py raises TypeError).
+NOT_A_MODULE = (NotImplementedError, AttributeError, TypeError)
+
+
 def _python_hook(name: str):
     """`python:package.module:function` -> what the function returns: an nn.Module, a Backend
     (anything with `probabilities(batch)`) or a ModelEntry. For tests and for measuring one's own
@@ -162,7 +166,7 @@ def _python_hook(name: str):
     return getattr(importlib.import_module(module_name), function)()
 
 
-def load(name: str, device) -> Loaded:
+def load(name: str, device, threads: int | None = None) -> Loaded:
     import torch
 
     from .preprocess import PreprocessSpec
@@ -191,15 +195,21 @@ def load(name: str, device) -> Loaded:
             module = entry.build(pretrained=True)
         except WeightsUnavailable as e:
             weights, note = "architecture only", str(e)
-        except (NotImplementedError, AttributeError):
-            # Not a torch model (a model card: ONNX, TFLite, OpenVINO): time its Backend.
-            backend = entry.load_backend(device=str(device))
+        except NOT_A_MODULE:
+            # Not a torch model (a model card: ONNX, TFLite, OpenVINO): time its Backend, with the
+            # same thread count where the runtime takes one.
+            import inspect
+
+            kwargs = {"device": str(device)}
+            if threads and "threads" in inspect.signature(entry.load_backend).parameters:
+                kwargs["threads"] = threads
+            backend = entry.load_backend(**kwargs)
             return Loaded(entry.info.name, spec, "real", backend=backend, entry=entry)
     if module is None:
         release_free_memory()  # outside the except block: its traceback no longer pins a first build
         try:
             module = entry.build(pretrained=False)
-        except (NotImplementedError, AttributeError):
+        except NOT_A_MODULE:
             raise WeightsUnavailable(f"{note}; it has no torch architecture to measure instead") from None
     return Loaded(entry.info.name, spec, weights, module=module.eval().to(device), entry=entry, note=note)
 
@@ -300,7 +310,7 @@ def measure(config: dict) -> dict:
     baseline = rss_now()
     peak.reset()
 
-    loaded = load(config["model"], device)
+    loaded = load(config["model"], device, config.get("threads"))
     model = loaded.module
     if model is not None and channels_last:
         model = model.to(memory_format=torch.channels_last)
