@@ -254,7 +254,7 @@ def fallback_environment(device, threads, amp, channels_last) -> dict:
             return ""
 
     return {
-        "cpu": f"{cpu_name()} ({os.cpu_count()} logical CPUs)", "threads": threads, "device": device,
+        "cpu": f"{cpu_name()} ({os.cpu_count()} logical CPUs)", "threads": threads or "torch default", "device": device,
         "dtype": {"bf16": "bfloat16 autocast", "fp16": "float16 autocast"}.get(amp, "float32"),
         "memory_format": "channels_last" if channels_last else "contiguous",
         "torch": ver("torch"), "torchvision": ver("torchvision"), "python": platform.python_version(),
