@@ -1,0 +1,929 @@
+"""The comparative study as one command: evaluate + bench result files -> report/REPORT.md + PNG charts.
+
+`write_report` renders purely from the result files (see `load_study` for what it reads), so it can
+be run and tested alone; `run_study` first runs (or reuses) the evaluate and bench stages as
+`topfive` subprocesses; `update_readme` copies the report into a marked section of a README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import charts
+
+# --- defaults of the study: change them here ------------------------------------------------
+
+DEFAULT_MODELS = (
+    "alexnet", "googlenet", "resnet50",  # the seed's architectures (architecture only when offline)
+    "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+)
+DEFAULT_OUT = "report"
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "eval_manifest.csv"  # committed by the eval stage
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # ../shared beside the repo checkout
+DEFAULT_MIRRORS = (Path("../shared/eval"), _SHARED / "eval")  # first existing one is used
+DEFAULT_CARD_DIRS = (Path("../shared/models"), _SHARED / "models")  # model cards, once cards.py exists
+
+EVAL_FILES = ("summary.csv", "predictions.csv", "evaluate.json")
+BENCH_FILES = ("bench.json", "bench.csv")
+SIGNIFICANCE = 0.05
+GALLERY_SIZE = 12
+THUMB_PX = 176
+REPORT_START, REPORT_END = "<!-- report:start -->", "<!-- report:end -->"
+NOT_AVAILABLE = "weights not available here"
+
+
+def default_mirror() -> Path | None:
+    return next((p for p in DEFAULT_MIRRORS if p.is_dir()), None)
+
+
+def default_models() -> list[str]:
+    """The seed's architectures + EfficientNet-Lite, plus the shared model cards when the card
+    loader (topfive.cards) is installed and a card folder is here."""
+    import importlib.util
+
+    models = list(DEFAULT_MODELS)
+    if importlib.util.find_spec("topfive.cards") is not None:
+        folder = next((p for p in DEFAULT_CARD_DIRS if p.is_dir()), None)
+        if folder is not None:
+            models += sorted(str(p) for p in folder.glob("*.json"))
+    return models
+
+
+# --- reading the result files ---------------------------------------------------------------
+
+
+def _num(value) -> float | None:
+    if value is None or value == "" or (isinstance(value, str) and value.strip().lower() in {"nan", "none", "n/a"}):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _truthy(value) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "1.0"}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@dataclass
+class Published:
+    acc1: float | None = None
+    acc5: float | None = None
+    params: int | None = None
+    gmacs: float | None = None
+    source: str = ""
+
+
+def published(name: str) -> Published:
+    """Published ImageNet-1k figures from the zoo; empty when the zoo does not know the name."""
+    try:
+        from .zoo import resolve
+
+        info = resolve(name).info
+    except Exception:  # unknown name, card not loadable here: no published figures, never guessed
+        return Published()
+    return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source)
+
+
+@dataclass
+class Study:
+    """Everything the report shows, as read from the files (strings parsed where used)."""
+
+    eval_dir: Path | None
+    bench_dir: Path | None
+    models: list[str]
+    summary: dict[str, dict]
+    bench: dict[str, dict]
+    environment: dict
+    dataset: dict
+    model_status: list[dict]
+    per_label: list[dict]
+    mcnemar: list[dict]
+    calibration: dict[str, list[dict]]
+    severity: dict[str, list[tuple[int, int]]]
+    predictions: list[dict]
+    failures: list[dict]
+    created: str
+    published: dict[str, Published] = field(default_factory=dict)
+
+    def has_weights(self, model: str) -> bool:
+        row = self.summary.get(model)
+        return bool(row) and row.get("weights", "").strip() == "real" and _num(row.get("top1")) is not None
+
+    @property
+    def real_models(self) -> list[str]:
+        return [m for m in self.models if self.has_weights(m)]
+
+    def unavailable_reason(self, model: str) -> str:
+        row = self.summary.get(model, {})
+        w = row.get("weights", "")
+        if w.startswith("not available"):
+            return w.partition(":")[2].strip() or "not available"
+        b = self.bench.get(model, {})
+        return "architecture only" if b.get("weights") == "architecture only" else w
+
+    def batch_sizes(self) -> list[int]:
+        sizes = set()
+        for row in self.bench.values():
+            sizes |= {int(k[len("throughput_bs"):]) for k in row if re.fullmatch(r"throughput_bs\d+", k)}
+            sizes |= {int(k) for k in (row.get("throughput_img_s") or {})}
+        return sorted(sizes)
+
+    def throughput(self, model: str, bs: int) -> float | None:
+        row = self.bench.get(model, {})
+        value = _num(row.get(f"throughput_bs{bs}"))
+        return value if value is not None else _num((row.get("throughput_img_s") or {}).get(str(bs)))
+
+
+def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Study:
+    """Read evaluate's and bench's result files. Either folder may be missing: its sections then
+    say so instead of showing numbers."""
+    ed = Path(eval_dir) if eval_dir else None
+    bd = Path(bench_dir) if bench_dir else None
+    summary = {r["model"]: r for r in _read_csv(ed / "summary.csv")} if ed else {}
+    meta = _read_json(ed / "evaluate.json") if ed else {}
+    bench_json = _read_json(bd / "bench.json") if bd else {}
+    bench = {r["model"]: r for r in bench_json.get("results", [])}
+    if bd:  # the CSV is the stable contract; the JSON adds the per-batch-size dict
+        for r in _read_csv(bd / "bench.csv"):
+            bench[r["model"]] = {**r, **bench.get(r["model"], {})}
+    calibration, severity = defaultdict(list), defaultdict(list)
+    for r in _read_csv(ed / "calibration.csv") if ed else []:
+        calibration[r["model"]].append(r)
+    for r in _read_csv(ed / "severity.csv") if ed else []:
+        severity[r["model"]].append((int(float(r["distance"])), int(float(r["count"]))))
+    models = list(summary) + [m for m in bench if m not in summary]
+    return Study(
+        eval_dir=ed,
+        bench_dir=bd,
+        models=models,
+        summary=summary,
+        bench=bench,
+        environment=bench_json.get("environment", {}),
+        dataset=meta.get("dataset", {}),
+        model_status=meta.get("models", []),
+        per_label=_read_csv(ed / "per_label.csv") if ed else [],
+        mcnemar=_read_csv(ed / "mcnemar.csv") if ed else [],
+        calibration=dict(calibration),
+        severity=dict(severity),
+        predictions=_read_csv(ed / "predictions.csv") if ed else [],
+        failures=_read_csv(ed / "failures.csv") if ed else [],
+        created=meta.get("created", ""),
+        published={m: published(m) for m in models},
+    )
+
+
+# --- figures derived from the files ---------------------------------------------------------
+
+
+def short(name: str) -> str:
+    """A model's name for charts: `resnet50 V2`, a card path's file name."""
+    if "/" in name or name.endswith(".json"):
+        name = Path(name).name.removesuffix(".json")
+    return name.replace(":IMAGENET1K_", " ")
+
+
+def _f(x: float | None, digits: int = 1, unit: str = "") -> str:
+    return "—" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def _pct_ci(row: dict, key: str) -> str:
+    v, lo, hi = _num(row.get(key)), _num(row.get(f"{key}_low")), _num(row.get(f"{key}_high"))
+    if v is None:
+        return "—"
+    return f"{v:.1f} [{lo:.1f}–{hi:.1f}]" if lo is not None and hi is not None else f"{v:.1f}"
+
+
+def _calibration_bins(study: Study, model: str) -> list[tuple[float, float, int, float, float]]:
+    bins = []
+    for r in sorted(study.calibration.get(model, []), key=lambda r: int(float(r["bin"]))):
+        conf, acc = _num(r["mean_confidence"]) or 0.0, _num(r["accuracy"]) or 0.0
+        lower, upper = _num(r["lower"]) or 0.0, _num(r["upper"]) or 0.0
+        if max(conf, acc, upper) > 1.0001:  # written in percent: bring to 0..1
+            conf, acc, lower, upper = conf / 100, acc / 100, lower / 100, upper / 100
+        bins.append((lower, upper, int(float(r["count"])), conf, acc))
+    return bins
+
+
+def ece_fraction(study: Study, model: str) -> float | None:
+    """The summary's ECE as a fraction 0..1 (the bins decide whether it was written in percent)."""
+    value = _num(study.summary.get(model, {}).get("ece"))
+    bins = _calibration_bins(study, model)
+    total = sum(b[2] for b in bins)
+    from_bins = sum(b[2] / total * abs(b[3] - b[4]) for b in bins) if total else None
+    if value is None:
+        return from_bins
+    if from_bins is not None:
+        return value / 100 if abs(value / 100 - from_bins) < abs(value - from_bins) else value
+    return value if value <= 1 else value / 100
+
+
+def memory_growth(row: dict) -> tuple[float | None, float | None]:
+    """Peak RSS growth while loading (over the process baseline) and while running (over the
+    loaded model). bench writes the absolute RSS figures rss_baseline/load/run_mib; should a
+    writer put growths there instead (load below baseline), they are taken as they are."""
+    base, load, run = (_num(row.get(k)) for k in ("rss_baseline_mib", "rss_load_mib", "rss_run_mib"))
+    if base is None or load is None:
+        return load, run
+    if load < base:  # already growths
+        return load, run
+    return load - base, (run - load if run is not None else None)
+
+
+def weights_mib(study: Study, model: str) -> float | None:
+    b = _num(study.bench.get(model, {}).get("weight_bytes"))
+    return b / 2**20 if b is not None else None
+
+
+def params_m(study: Study, model: str) -> float | None:
+    b = _num(study.bench.get(model, {}).get("params"))
+    if b is not None:
+        return b / 1e6
+    p = study.published.get(model) or Published()
+    if p.params:
+        return p.params / 1e6
+    return _num(study.summary.get(model, {}).get("param_count"))  # already millions (timm's column)
+
+
+def gmacs(study: Study, model: str) -> tuple[float | None, str]:
+    row = study.bench.get(model, {})
+    g = _num(row.get("gmacs"))
+    if g is not None:
+        return g, row.get("gmacs_counter", "")
+    p = study.published.get(model) or Published()
+    return p.gmacs, ("published" if p.gmacs is not None else "")
+
+
+def pre_share(row: dict) -> float | None:
+    """Share of end-to-end time per image spent decoding and preprocessing, percent."""
+    dec, pre, e2e = _num(row.get("decode_ms")), _num(row.get("preprocess_ms")), _num(row.get("end_to_end_img_s"))
+    if dec is None or pre is None or not e2e:
+        return None
+    return min(100.0, 100 * (dec + pre) / (1000 / e2e))
+
+
+def mcnemar_p(study: Study, a: str, b: str) -> tuple[float | None, dict | None]:
+    for r in study.mcnemar:
+        if {r["model_a"], r["model_b"]} == {a, b}:
+            return _num(r["p_value"]), r
+    return None, None
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list], right_from: int = 1, left: tuple[int, ...] = ()) -> list[str]:
+    align = ["---" if i < right_from or i in left else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _ranges(indices: list[int]) -> str:
+    idx, out, i = sorted(indices), [], 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+            j += 1
+        out.append(str(idx[i]) if i == j else f"{idx[i]}–{idx[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def _class_names() -> list[str]:
+    from .imagenet import classes
+
+    return [c.name for c in classes()]
+
+
+def _label_mapping(indices: list[int], names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(f"{names[i]} ({i})" for i in sorted(indices)[:limit])
+    if len(indices) <= limit:
+        return shown
+    return f"{len(indices)} classes, indices {_ranges(indices)}: {shown}, …"
+
+
+def conclusions(study: Study) -> list[str]:
+    """Plain-words findings computed from the figures."""
+    out: list[str] = []
+    real = study.real_models
+    n = study.dataset.get("n_images")
+    if real:
+        ranked = sorted(real, key=lambda m: _num(study.summary[m]["top1"]), reverse=True)
+        best = ranked[0]
+        row = study.summary[best]
+        out.append(
+            f"**Most accurate on this photo set** ({row.get('n') or n} photos): **{best}**, top-1 "
+            f"{_pct_ci(row, 'top1')} %, top-5 {_pct_ci(row, 'top5')} %."
+        )
+        sig, not_sig = [], []
+        for other in ranked[1:]:
+            p, _ = mcnemar_p(study, best, other)
+            if p is None:
+                continue
+            (sig if p < SIGNIFICANCE else not_sig).append(f"{other} (p = {p:.3g})")
+        if sig:
+            out.append(f"Its lead is significant (McNemar's exact test, p < {SIGNIFICANCE}) over " + ", ".join(sig) + ".")
+        if not_sig:
+            out.append(
+                "Its lead is **not** significant over " + ", ".join(not_sig)
+                + ": on this many photos these models cannot be told apart."
+            )
+        gaps = []
+        for m in real:
+            pub = (study.published.get(m) or Published()).acc1
+            if pub is not None:
+                gaps.append(_num(study.summary[m]["top1"]) - pub)
+        if gaps:
+            direction = "higher" if min(gaps) > 0 else "lower" if max(gaps) < 0 else "higher for some, lower for others"
+            out.append(
+                f"Top-1 on this set is {direction} than the published ImageNet-1k Acc@1 "
+                f"({min(gaps):+.1f} to {max(gaps):+.1f} points): the photos and their accepted class sets "
+                "(e.g. any of 118 dog breeds counts for `dog`) differ from ImageNet's validation set, so "
+                "compare models within a column, not across the two."
+            )
+        cal = [(ece_fraction(study, m), m) for m in real if ece_fraction(study, m) is not None]
+        if cal:
+            e, m = min(cal)
+            out.append(f"**Best calibrated**: {m} (ECE {100 * e:.1f} %).")
+        sev = [(_num(study.summary[m].get("severity_mean")), m) for m in real]
+        sev = [(s, m) for s, m in sev if s is not None]
+        if sev:
+            s, m = min(sev)
+            out.append(f"**Mildest mistakes**: {m} (mean WordNet distance of a wrong top-1 to the label: {s:.1f}).")
+    elif study.summary:
+        out.append("No model had weights here, so no accuracy on the photo set could be measured.")
+    lat = [(_num(study.bench[m].get("latency_ms_median")), m) for m in study.bench]
+    lat = [(v, m) for v, m in lat if v is not None]
+    if lat:
+        v, m = min(lat)
+        device = study.environment.get("device", "")
+        threads = study.environment.get("threads", "")
+        out.append(
+            f"**Fastest at batch 1**: {m}, {v:.1f} ms median on {device or 'the device'}"
+            + (f" with {threads} threads" if threads else "") + "."
+        )
+        sizes = study.batch_sizes()
+        if sizes:
+            bs = sizes[-1]
+            tp = [(study.throughput(m, bs), m) for m in study.bench]
+            tp = [(t, m) for t, m in tp if t is not None]
+            if tp:
+                t, m = max(tp)
+                out.append(f"**Highest throughput** at batch {bs}: {m}, {t:.0f} images/s.")
+    par = [(params_m(study, m), m) for m in study.models]
+    par = [(p, m) for p, m in par if p is not None]
+    if par:
+        p, m = min(par)
+        out.append(f"**Smallest**: {m}, {p:.2f} M parameters" + (
+            f", {weights_mib(study, m):.1f} MiB of weights." if weights_mib(study, m) is not None else "."))
+    mem = [(memory_growth(study.bench[m])[1], m) for m in study.bench]
+    mem = [(v, m) for v, m in mem if v is not None]
+    if mem:
+        v, m = min(mem)
+        out.append(f"**Least memory while running**: {m}, peak RSS growth {v:.0f} MiB over the loaded model.")
+    missing = [m for m in study.models if not study.has_weights(m)]
+    if missing:
+        out.append(
+            "Without weights here (" + ", ".join(missing) + "): only their architecture was measured "
+            "(speed, memory, size); their accuracy is the published figure, not ours."
+        )
+    wide = [m for m in study.bench if study.bench[m].get("spread_note")]
+    if wide:
+        out.append("Timing spread between the two runs was wide for " + ", ".join(wide) + "; read those speeds with care.")
+    return [f"- {line}" for line in out] + [""]
+
+
+def _section_setup(study: Study, names: list[str]) -> list[str]:
+    env = study.environment
+    lines = ["## Set-up", ""]
+    if env:
+        keys = [("cpu", "CPU"), ("threads", "threads"), ("device", "device"), ("dtype", "dtype"),
+                ("memory_format", "memory format"), ("torch", "torch"), ("torchvision", "torchvision"),
+                ("python", "Python"), ("platform", "platform")]
+        lines += _table(["", ""], [[label, env.get(key, "—")] for key, label in keys], right_from=99)
+    else:
+        lines += ["Speed and memory were not measured (no bench results).", ""]
+    ds = study.dataset
+    lines += ["### Photo set", ""]
+    if ds:
+        lines.append(
+            f"`{ds.get('path', '?')}`: {ds.get('n_images', '?')} photos read, {ds.get('n_failed', 0)} unreadable "
+            "(listed below, excluded from n)."
+        )
+        lines.append("")
+        labels = ds.get("labels", {})
+        sets = ds.get("label_sets", {})
+        rows = [[label, count, _label_mapping(sets.get(label, []), names) if sets.get(label) else "—"]
+                for label, count in labels.items()]
+        lines += ["Photos per label and the ImageNet-1k classes each label accepts (a prediction is right at top-k "
+                  "if any of its k classes is in the set):", ""]
+        lines += _table(["label", "n", "accepted ImageNet-1k classes"], rows, left=(2,))
+        for key, title in (("sources", "Sources"), ("licences", "Licences")):
+            value = ds.get(key)
+            if value:
+                items = value.items() if isinstance(value, dict) else ((v, "") for v in value)
+                lines.append(f"{title}: " + "; ".join(f"{k} ({v})" if v != "" else str(k) for k, v in items) + ".")
+                lines.append("")
+    else:
+        lines += ["Accuracy was not measured (no evaluate results).", ""]
+    if study.failures:
+        lines += [f"Unreadable photos ({len(study.failures)}):", ""]
+        lines += [f"- `{f.get('file')}`: {f.get('error', '')} — {f.get('reason', '')}" for f in study.failures[:20]]
+        if len(study.failures) > 20:
+            lines.append(f"- … and {len(study.failures) - 20} more (see failures.csv)")
+        lines.append("")
+    status = [s for s in study.model_status if s.get("reason")]
+    if status:
+        lines += ["Models that could not be evaluated:", ""]
+        lines += [f"- {s['name']}: {s.get('status', '')} — {s['reason']}" for s in status]
+        lines.append("")
+    return lines
+
+
+def _section_accuracy(study: Study, chart: str | None) -> list[str]:
+    lines = ["## Accuracy", ""]
+    if not study.models:
+        return lines + ["No results.", ""]
+    rows = []
+    for m in study.models:
+        pub = study.published.get(m) or Published()
+        g, _ = gmacs(study, m)
+        if study.has_weights(m):
+            row = study.summary[m]
+            own = [row.get("n", ""), _pct_ci(row, "top1"), _pct_ci(row, "top5")]
+        else:
+            own = ["—", NOT_AVAILABLE, NOT_AVAILABLE]
+        rows.append([m, *own, _f(pub.acc1), _f(pub.acc5), _f(params_m(study, m), 2), _f(g, 3)])
+    lines += [
+        "Top-1 and top-5 on this photo set with 95 % Wilson intervals, beside the published ImageNet-1k "
+        "accuracy of the same weights (a different test set: compare within a column).", "",
+    ]
+    lines += _table(["model", "n", "top-1 % [95 % CI]", "top-5 % [95 % CI]", "ImageNet Acc@1 %",
+                     "ImageNet Acc@5 %", "params (M)", "GMACs"], rows)
+    if chart:
+        lines += [f"![Accuracy vs latency]({chart})", ""]
+    real = study.real_models
+    if study.per_label and real:
+        by = {(r["model"], r["label"]): r for r in study.per_label}
+        labels = list(dict.fromkeys(r["label"] for r in study.per_label))
+        rows = []
+        for label in labels:
+            n = next((by[(m, label)]["n"] for m in real if (m, label) in by), "")
+            cells = []
+            for m in real:
+                r = by.get((m, label))
+                cells.append("—" if r is None else f"{_num(r['top1']):.0f} / {_num(r['top5']):.0f}")
+            rows.append([label, n, *cells])
+        lines += ["### Per-label accuracy", "", "Top-1 / top-5 in percent per label (models with weights only).", ""]
+        lines += _table(["label", "n", *real], rows)
+    else:
+        lines += ["### Per-label accuracy", "", "No per-label results.", ""]
+    lines += ["### Pairwise McNemar tests", ""]
+    if study.mcnemar:
+        rows = []
+        for r in study.mcnemar:
+            p = _num(r["p_value"])
+            mark = "**yes**" if p is not None and p < SIGNIFICANCE else "no"
+            ao, bo = int(float(r["a_only"])), int(float(r["b_only"]))
+            better = r["model_a"] if ao > bo else r["model_b"] if bo > ao else "tie"
+            rows.append([r["model_a"], r["model_b"], r["n"], ao, bo, f"{p:.3g}" if p is not None else "—", mark, better])
+        lines += [
+            "McNemar's exact test on the same photos: only the photos where exactly one of the two is right at "
+            f"top-1 count. Significant at {SIGNIFICANCE} marked **yes**.", "",
+        ]
+        lines += _table(["model A", "model B", "n", "only A right", "only B right", "p", f"p < {SIGNIFICANCE}",
+                         "more often right"], rows, right_from=2)
+    else:
+        lines += ["Fewer than two models with weights: nothing to compare.", ""]
+    return lines
+
+
+def _section_speed(study: Study, chart: str | None) -> list[str]:
+    lines = ["## Speed", ""]
+    if not study.bench:
+        return lines + ["Not measured (no bench results).", ""]
+    sizes = study.batch_sizes()
+    rows = []
+    for m, r in study.bench.items():
+        lo, hi = _num(r.get("latency_ms_min")), _num(r.get("latency_ms_max"))
+        spread = _num(r.get("spread_pct"))
+        rows.append([
+            m, r.get("weights", ""), _f(_num(r.get("latency_ms_median")), 2), _f(_num(r.get("latency_ms_p90")), 2),
+            f"{_f(lo, 2)}–{_f(hi, 2)}", r.get("latency_runs", ""),
+            *[_f(study.throughput(m, bs)) for bs in sizes],
+            _f(_num(r.get("decode_ms")), 2), _f(_num(r.get("preprocess_ms")), 2),
+            _f(_num(r.get("end_to_end_img_s"))), _f(pre_share(r), 0, " %"),
+            (_f(spread, 1, " %") + (" (wide)" if r.get("spread_note") else "")) if spread is not None else "—",
+        ])
+    env = study.environment
+    lines += [
+        f"On {env.get('device', '?')} ({env.get('cpu', '?')}), {env.get('threads', '?')} threads, "
+        f"{env.get('dtype', '?')}; each model in its own fresh process. Latency: batch 1 after warm-up; "
+        "throughput: model only; end to end: decode + preprocess + model from the photo files.", "",
+    ]
+    lines += _table(["model", "weights", "latency median (ms)", "p90 (ms)", "min–max (ms)", "runs",
+                     *[f"img/s bs {bs}" for bs in sizes], "decode (ms)", "preprocess (ms)",
+                     "end to end (img/s)", "decode+preprocess share", "spread of 2 runs"], rows, right_from=2)
+    notes = [f"- {m}: {r['spread_note']}" for m, r in study.bench.items() if r.get("spread_note")]
+    errors = [f"- {m}: {r['error']}" for m, r in study.bench.items() if r.get("error")]
+    lines += notes + errors + ([""] if notes or errors else [])
+    if chart:
+        lines += [f"![Throughput per model]({chart})", ""]
+    return lines
+
+
+def _section_memory(study: Study, chart: str | None) -> list[str]:
+    lines = ["## Memory, size and compute", ""]
+    if not study.bench:
+        return lines + ["Not measured (no bench results).", ""]
+    cuda = any(_num(r.get("cuda_peak_mib")) is not None for r in study.bench.values())
+    rows = []
+    for m, r in study.bench.items():
+        load, run = memory_growth(r)
+        g, counter = gmacs(study, m)
+        row = [m, _f(params_m(study, m), 2), _f(g, 3), counter or "—", _f(weights_mib(study, m)), _f(load), _f(run)]
+        if cuda:
+            row.append(_f(_num(r.get("cuda_peak_mib"))))
+        rows.append(row)
+    lines += [
+        "Weights: the weight file's bytes. Peak RSS growth: in a fresh process, the peak resident memory while "
+        "loading minus the baseline before, and the peak while running minus the level after loading."
+        + (" CUDA peak: `torch.cuda.max_memory_allocated` after a reset." if cuda else ""), "",
+    ]
+    lines += _table(["model", "params (M)", "GMACs", "GMACs counter", "weights (MiB)", "RSS growth load (MiB)",
+                     "RSS growth run (MiB)", *(["CUDA peak (MiB)"] if cuda else [])], rows)
+    if chart:
+        lines += [f"![Memory per model]({chart})", ""]
+    return lines
+
+
+def _section_calibration(study: Study, chart: str | None) -> list[str]:
+    lines = ["## Calibration and mistake severity", ""]
+    real = study.real_models
+    if not real:
+        return lines + ["No model with weights: nothing to calibrate.", ""]
+    rows = []
+    for m in real:
+        e = ece_fraction(study, m)
+        dist = sorted(study.severity.get(m, []))
+        wrong = sum(c for _, c in dist)
+        rows.append([m, _f(100 * e if e is not None else None), wrong if dist else "—",
+                     _f(_num(study.summary[m].get("severity_mean")), 2),
+                     " ".join(f"{d}:{c}" for d, c in dist) or "—"])
+    lines += [
+        "ECE: expected calibration error of the top-1 probability over 15 equal-width bins (0 = the probability "
+        "is the hit rate). Severity: for each wrong top-1, the WordNet distance from the predicted class to the "
+        "nearest accepted class (small = a near miss, e.g. a related breed).", "",
+    ]
+    lines += _table(["model", "ECE %", "wrong top-1", "mean severity", "distance:count"], rows)
+    if chart:
+        lines += [f"![Reliability diagram]({chart})", ""]
+    return lines
+
+
+def _section_method(study: Study) -> list[str]:
+    counters = sorted({r.get("gmacs_counter", "") for r in study.bench.values()} - {""})
+    runs = sorted({str(r.get("latency_runs", "")) for r in study.bench.values()} - {""})
+    return [
+        "## Method", "",
+        "- **Accuracy**: each photo has a set of accepted ImageNet-1k classes (its label expanded through "
+        "WordNet); top-k is right when any of the k highest classes is in the set. n counts readable photos "
+        "only; the interval is the 95 % Wilson score interval. Models without weights get no accuracy here: "
+        "a number from random weights would be noise.",
+        "- **Significance**: McNemar's exact (binomial) test on the photos where exactly one model of a pair is "
+        f"right at top-1; p < {SIGNIFICANCE} is called significant. With many pairs some will pass by chance.",
+        "- **Calibration**: ECE over 15 bins of the top-1 probability; the reliability diagram plots the hit rate "
+        "against the mean probability per bin. **Severity**: WordNet path distance of a wrong top-1 to the nearest "
+        "accepted class.",
+        "- **Speed**: each model in a fresh process; warm-up passes first, then batch-1 latency as median and p90 "
+        f"over {', '.join(runs) or 'the'} timed runs; throughput per batch size, model only; decode and "
+        "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each measurement "
+        "runs twice; the spread between the runs is reported and marked when wide.",
+        "- **Memory**: weight bytes; peak resident set size (RSS) growth over the process baseline while "
+        "loading, and over the loaded model while running, each model in its own fresh process; on GPU "
+        "`torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`. Summing torch.profiler's "
+        "allocations is **not** memory: the profiler adds up every allocation of every operator, including "
+        "buffers freed and reused a moment later, so the sum grows with the number of passes and layers "
+        "(the seed's 50 passes gave GiB for ResNet-50) while the real peak growth is tens of MiB.",
+        f"- **Size and compute**: parameters counted from the model; GMACs (multiply-accumulates per image) by "
+        f"{', '.join(counters) or 'the counter named in the table'} (torchvision's \"GFLOPS\" are MACs).",
+        "- **Published figures**: ImageNet-1k Acc@1/Acc@5 as published for the same weights (torchvision's "
+        "weights metadata; timm's results for EfficientNet-Lite), not re-measured here.",
+        "",
+    ]
+
+
+# --- gallery ----------------------------------------------------------------------------------
+
+
+def _disagreements(study: Study) -> list[tuple[str, str, dict[str, dict]]]:
+    """Photos whose top-1 differs between models with weights: (file, label, {model: row}),
+    informative first (some model right, some wrong), spread over the labels."""
+    real = set(study.real_models)
+    per_file: dict[str, dict[str, dict]] = defaultdict(dict)
+    label_of: dict[str, str] = {}
+    for r in study.predictions:
+        if r["model"] in real:
+            per_file[r["file"]][r["model"]] = r
+            label_of[r["file"]] = r["label"]
+    picked: dict[str, list] = defaultdict(list)
+    for file, rows in per_file.items():
+        top1 = {row["top5_indices"].split()[0] for row in rows.values() if row["top5_indices"].split()}
+        if len(rows) < 2 or len(top1) < 2:
+            continue
+        mixed = len({_truthy(row["hit1"]) for row in rows.values()}) > 1
+        picked[label_of[file]].append((not mixed, file))
+    queues = {label: sorted(items) for label, items in picked.items()}
+    for items in queues.values():
+        items.reverse()
+    chosen = []
+    # round robin over the labels, the mixed-outcome photos of each label first
+    while queues and len(chosen) < GALLERY_SIZE:
+        for label in sorted(queues):
+            if queues[label] and len(chosen) < GALLERY_SIZE:
+                _, file = queues[label].pop()
+                chosen.append((file, label, per_file[file]))
+        queues = {k: v for k, v in queues.items() if v}
+    return chosen
+
+
+def _find_photo(file: str, roots: list[Path]) -> Path | None:
+    p = Path(file)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    return next((root / p for root in roots if (root / p).is_file()), None)
+
+
+def _thumbnail(src: Path, dest: Path) -> str | None:
+    from .images import ImageError, load_image
+
+    try:
+        img = load_image(src, draft_size=THUMB_PX * 2)
+    except ImageError as e:
+        return e.reason
+    img.thumbnail((THUMB_PX, THUMB_PX))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    img.save(dest, "JPEG", quality=80)
+    return None
+
+
+def _section_gallery(study: Study, out_dir: Path, roots: list[Path], names: list[str]) -> list[str]:
+    lines = ["## Gallery of disagreements", ""]
+    chosen = _disagreements(study)
+    if not chosen:
+        return lines + ["No photo where the models with weights disagree at top-1 (or fewer than two such models).", ""]
+    gallery = out_dir / "gallery"
+    gallery.mkdir(parents=True, exist_ok=True)
+    # thumbnails of ../shared photos are not redistributable: keep them out of git
+    (gallery / ".gitignore").write_text("# thumbnails of the photo set: generated, not committed\n*\n")
+    sets = {k: set(v) for k, v in study.dataset.get("label_sets", {}).items()}
+    lines += [
+        f"Photos where the models' top-1 differ ({len(chosen)} shown), with each model's top-5; ✓ marks a class "
+        "in the photo's accepted set. Thumbnails are made from the local photos and are not committed.", "",
+    ]
+    for file, label, rows in chosen:
+        lines += [f"### `{file}` — label: {label}", ""]
+        src = _find_photo(file, roots)
+        thumb = gallery / (re.sub(r"[^A-Za-z0-9._-]+", "_", file.strip("/")).removesuffix(".jpg") + ".jpg")
+        problem = "photo not found (give --mirror)" if src is None else _thumbnail(src, thumb)
+        lines += [f"![{label}](gallery/{thumb.name})" if problem is None else f"*(no thumbnail: {problem})*", ""]
+        table = []
+        for m in study.real_models:
+            r = rows.get(m)
+            if r is None:
+                continue
+            idx = [int(i) for i in r["top5_indices"].split()]
+            probs = [float(p) for p in r["top5_probs"].split()]
+            rnames = r["top5_names"].split("|") if r.get("top5_names") else [names[i] for i in idx]
+            accepted = sets.get(label, set())
+            cells = [f"{n}{' ✓' if i in accepted else ''} {p:.2f}" for i, n, p in zip(idx, rnames, probs)]
+            table.append([m, "right" if _truthy(r["hit1"]) else "wrong", "; ".join(cells)])
+        lines += _table(["model", "top-1", "top-5 (probability)"], table, right_from=99)
+    return lines
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _charts(study: Study, out_dir: Path) -> dict[str, str]:
+    """Draws the charts there is data for; returns {kind: path relative to out_dir}."""
+    colour = charts.colours([short(m) for m in study.models])
+    made: dict[str, str] = {}
+    folder = out_dir / "charts"
+    points = []
+    for m in study.models:
+        row = study.summary.get(m, {})
+        real = study.has_weights(m)
+        points.append({
+            "label": short(m),
+            "latency_ms": _num(study.bench.get(m, {}).get("latency_ms_median")),
+            "top1": _num(row.get("top1")) if real else None,
+            "low": _num(row.get("top1_low")) if real else None,
+            "high": _num(row.get("top1_high")) if real else None,
+            "published": (study.published.get(m) or Published()).acc1,
+        })
+    if any(p["latency_ms"] is not None and (p["top1"] is not None or p["published"] is not None) for p in points):
+        charts.accuracy_vs_latency(points, folder / "accuracy_vs_latency.png", colour, study.dataset.get("n_images"))
+        made["accuracy"] = "charts/accuracy_vs_latency.png"
+    if study.bench:
+        rows = []
+        for m, r in study.bench.items():
+            load, run = memory_growth(r)
+            rows.append({"label": short(m), "weights_mib": weights_mib(study, m), "load_mib": load, "run_mib": run,
+                         "cuda_mib": _num(r.get("cuda_peak_mib"))})
+        charts.memory(rows, folder / "memory.png")
+        made["memory"] = "charts/memory.png"
+        sizes = study.batch_sizes()
+        rows = [{"label": short(m), "throughput": {bs: study.throughput(m, bs) for bs in sizes},
+                 "end_to_end": _num(r.get("end_to_end_img_s"))} for m, r in study.bench.items()]
+        charts.throughput(rows, sizes, folder / "throughput.png")
+        made["throughput"] = "charts/throughput.png"
+    curves = [{"label": short(m), "ece": ece_fraction(study, m), "bins": _calibration_bins(study, m)}
+              for m in study.real_models if study.calibration.get(m)]
+    if curves:
+        charts.reliability(curves, folder / "reliability.png", colour)
+        made["reliability"] = "charts/reliability.png"
+    return made
+
+
+def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str, str], command: str = "") -> str:
+    names = _class_names()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Comparative study: " + ", ".join(short(m) for m in study.models), "",
+        f"Generated {now} by `topfive report`" + (f" (`{command}`)" if command else "")
+        + ". Every figure below is computed from the result files of `topfive evaluate`"
+        + (f" (`{study.eval_dir}`)" if study.eval_dir else "")
+        + " and `topfive bench`" + (f" (`{study.bench_dir}`)" if study.bench_dir else "") + ".", "",
+        "## Conclusions", "",
+        *conclusions(study),
+        *_section_setup(study, names),
+        *_section_accuracy(study, made.get("accuracy")),
+        *_section_speed(study, made.get("throughput")),
+        *_section_memory(study, made.get("memory")),
+        *_section_calibration(study, made.get("reliability")),
+        *_section_gallery(study, out_dir, image_roots, names),
+        *_section_method(study),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(
+    eval_dir: Path | str | None,
+    bench_dir: Path | str | None,
+    out_dir: Path | str = DEFAULT_OUT,
+    image_roots: list[Path | str] | None = None,
+    command: str = "",
+) -> Path:
+    """Render out_dir/REPORT.md, out_dir/charts/*.png and out_dir/gallery/*.jpg from the result
+    files alone. image_roots: folders in which the photos' relative paths are looked up for the
+    gallery (e.g. the --mirror folder)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    study = load_study(eval_dir, bench_dir)
+    roots = [Path(r) for r in image_roots or []]
+    ds_path = study.dataset.get("path")
+    if ds_path:
+        p = Path(ds_path)
+        roots.append(p if p.is_dir() else p.parent)
+    made = _charts(study, out)
+    path = out / "REPORT.md"
+    path.write_text(render(study, out, roots, made, command))
+    return path
+
+
+# --- README section -------------------------------------------------------------------------
+
+_LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+def readme_section(report_md: Path, readme: Path) -> str:
+    """The report as a README section: headings one level down, links relative to the README,
+    and no gallery (its thumbnails are not committed)."""
+    text = report_md.read_text()
+    gallery = re.search(r"^## Gallery of disagreements\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
+    if gallery:
+        rel = os.path.relpath(report_md, readme.parent)
+        text = text.replace(
+            gallery.group(0),
+            f"## Gallery of disagreements\n\nThumbnails of the photos where the models disagree are in "
+            f"[{rel}]({rel}) after a local run (they are not committed).\n\n",
+        )
+
+    def relink(m: re.Match) -> str:
+        target = m.group(2)
+        if re.match(r"^[a-z]+:|^#|^/", target):
+            return m.group(0)
+        return m.group(1) + os.path.relpath(report_md.parent / target, readme.parent) + m.group(3)
+
+    text = _LINK.sub(relink, text)
+    text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
+    return text
+
+
+def update_readme(readme: Path | str, report_md: Path | str) -> bool:
+    """Replace the text between the report markers in readme with the report; appends the marked
+    section when the markers are absent. Returns True when the markers were found."""
+    readme, report_md = Path(readme), Path(report_md)
+    body = readme_section(report_md, readme)
+    block = f"{REPORT_START}\n<!-- generated by `topfive report --readme`; edits here are overwritten -->\n\n{body}\n{REPORT_END}"
+    old = readme.read_text() if readme.is_file() else ""
+    start, end = old.find(REPORT_START), old.find(REPORT_END)
+    if start != -1 and end > start:
+        new = old[:start] + block + old[end + len(REPORT_END):]
+        found = True
+    elif start != -1 or end != -1:
+        raise ValueError(f"{readme}: only one of the markers {REPORT_START} / {REPORT_END} is present")
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + block + "\n"
+        found = False
+    readme.write_text(new)
+    return found
+
+
+# --- running the stages ---------------------------------------------------------------------
+
+
+def _stage_args_file(out: Path) -> Path:
+    return out / "study.json"
+
+
+def _topfive(argv: list[str]) -> int:
+    """Runs `python -m topfive ARGV` with this package on PYTHONPATH; output goes to the terminal."""
+    import topfive
+
+    src = str(Path(topfive.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    print("topfive report: running topfive " + " ".join(argv), file=sys.stderr, flush=True)
+    return subprocess.run([sys.executable, "-m", "topfive", *argv], env=env).returncode
+
+
+def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True) -> tuple[Path, Path]:
+    """The only place that knows how evaluate and bench are invoked. A stage is skipped when its
+    result files exist, reuse is on and it was last run with the same arguments."""
+    eval_dir, bench_dir = out / "eval", out / "bench"
+    args_path = _stage_args_file(out)
+    recorded = _read_json(args_path)
+    stages = {
+        "evaluate": (eval_dir, EVAL_FILES, ["evaluate", "--data", str(data), "--models", ",".join(models),
+                                            "--out", str(eval_dir)] + (["--mirror", str(mirror)] if mirror else [])),
+        "bench": (bench_dir, BENCH_FILES, ["bench", "--models", ",".join(models), "--device", device,
+                                           "--out", str(bench_dir)]),
+    }
+    for name, (folder, files, argv) in stages.items():
+        have = all((folder / f).is_file() for f in files)
+        if reuse and have and recorded.get(name, argv) == argv:
+            print(f"topfive report: reusing {name} results in {folder}", file=sys.stderr)
+            continue
+        rc = _topfive(argv)
+        if not all((folder / f).is_file() for f in files):
+            raise RuntimeError(f"topfive {name} exited with status {rc} and wrote no results in {folder}")
+        if rc != 0:
+            print(f"topfive report: {name} exited with status {rc} (some inputs failed); its results are used",
+                  file=sys.stderr)
+        recorded[name] = argv
+        out.mkdir(parents=True, exist_ok=True)
+        args_path.write_text(json.dumps(recorded, indent=1))
+    return eval_dir, bench_dir
+
+
+def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEFAULT_OUT, reuse: bool = True,
+              mirror=None, readme: Path | str | None = None) -> Path:
+    """Evaluate + bench (or reuse their files), then write the report (and the README section)."""
+    out = Path(out)
+    data = data or DEFAULT_DATA
+    models = list(models or default_models())
+    if mirror is None and data == DEFAULT_DATA:
+        mirror = default_mirror()
+    eval_dir, bench_dir = _run_stages(data, models, device, out, mirror=mirror, reuse=reuse)
+    command = "topfive report " + " ".join(
+        ([f"--data {data}"] if data != DEFAULT_DATA else []) + ([f"--device {device}"] if device != "cpu" else [])
+    )
+    path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [], command=command.strip())
+    if readme:
+        update_readme(readme, path)
+    return path
