@@ -92,7 +92,7 @@ def test_numbers_from_random_weights_never_shown(tmp_path):
     lines = (ev / "summary.csv").read_text().splitlines()
     lines = [ln.replace(f"{NO_WEIGHTS},,,,,", f"{NO_WEIGHTS},0.123,99.877,0.456,99.544,") for ln in lines]
     (ev / "summary.csv").write_text("\n".join(lines) + "\n")
-    text = report.write_report(ev, FIX / "bench", tmp_path / "out").read_text()
+    text = report.render(report.load_study(ev, FIX / "bench"), tmp_path, [], made={})  # no charts: faster
     r = row_of(table_after(text, "## Accuracy"), NO_WEIGHTS)
     assert report.NOT_AVAILABLE in r
     assert "0.1" not in r[1:4] and "0.123" not in text and "0.456" not in text
@@ -187,10 +187,11 @@ def test_gallery_thumbnails(rendered):
 
 
 def test_missing_bench_still_renders_every_section(tmp_path):
-    text = report.write_report(FIX / "eval", None, tmp_path).read_text()
+    study = report.load_study(FIX / "eval", None)
+    text = report.render(study, tmp_path, [], made={})
     assert all(s + "\n" in text for s in SECTIONS)
     assert "Not measured (no bench results)." in text
-    assert not (tmp_path / "charts" / "memory.png").exists()
+    assert "**Fastest" not in text and "## Speed\n\nNot measured" in text
 
 
 def test_cli_from_results(tmp_path, capsys):

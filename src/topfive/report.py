@@ -827,10 +827,10 @@ def readme_section(report_md: Path, readme: Path) -> str:
     gallery = re.search(r"^## Gallery of disagreements\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
     if gallery:
         rel = os.path.relpath(report_md, readme.parent)
-        text = text.replace(
+        text = text.replace(  # the link target is relative to the report; relinked below
             gallery.group(0),
             f"## Gallery of disagreements\n\nThumbnails of the photos where the models disagree are in "
-            f"[{rel}]({rel}) after a local run (they are not committed).\n\n",
+            f"[{rel}]({report_md.name}) after a local run (they are not committed).\n\n",
         )
 
     def relink(m: re.Match) -> str:

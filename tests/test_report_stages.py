@@ -1,0 +1,101 @@
+"""run_study: how the evaluate and bench stages are invoked and reused (the stages themselves are
+replaced by a stand-in that writes the fixture result files)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import topfive
+from conftest import SHARED
+from topfive import report
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "report"
+
+
+class FakeStages:
+    """Stands in for `python -m topfive evaluate|bench`: records argv, writes the fixture files."""
+
+    def __init__(self, rc=0, write=True):
+        self.calls, self.rc, self.write = [], rc, write
+
+    def __call__(self, argv):
+        self.calls.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        if self.write:
+            shutil.copytree(FIX / ("eval" if argv[0] == "evaluate" else "bench"), out, dirs_exist_ok=True)
+        return self.rc
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    stages = FakeStages()
+    monkeypatch.setattr(report, "_topfive", stages)
+    return stages
+
+
+def test_stages_run_then_reused(fake, tmp_path):
+    models = ["efficientnet_lite0", "resnet50"]
+    report._run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert fake.calls == [
+        ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50", "--out", str(tmp_path / "eval"),
+         "--mirror", str(SHARED / "eval")],
+        ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out", str(tmp_path / "bench")],
+    ]
+    report._run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert len(fake.calls) == 2  # both reused
+    report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval")
+    assert [c[0] for c in fake.calls[2:]] == ["bench"]  # another device: only bench again
+    report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval", reuse=False)
+    assert [c[0] for c in fake.calls[3:]] == ["evaluate", "bench"]
+
+
+def test_existing_results_without_a_record_are_reused(fake, tmp_path):
+    shutil.copytree(FIX / "eval", tmp_path / "eval")
+    shutil.copytree(FIX / "bench", tmp_path / "bench")
+    report._run_stages("d", ["m"], "cpu", tmp_path)
+    assert fake.calls == []
+
+
+def test_stage_without_results_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(report, "_topfive", FakeStages(rc=2, write=False))
+    with pytest.raises(RuntimeError, match="topfive evaluate exited with status 2 and wrote no results"):
+        report._run_stages("d", ["m"], "cpu", tmp_path)
+
+
+def test_stage_with_failed_inputs_still_reports(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(report, "_topfive", FakeStages(rc=1))
+    path = report.run_study("d", ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md")
+    assert "some inputs failed" in capsys.readouterr().err
+    assert "## Gallery of disagreements" in path.read_text()
+    assert (tmp_path / "r" / "gallery" / ".gitignore").is_file()
+    readme = (tmp_path / "README.md").read_text()
+    assert report.REPORT_START in readme and "](r/charts/memory.png)" in readme
+
+
+def test_subprocess_uses_this_package(monkeypatch):
+    seen = {}
+
+    def run(cmd, env):
+        seen["cmd"], seen["env"] = cmd, env
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(report.subprocess, "run", run)
+    assert report._topfive(["bench", "--models", "alexnet"]) == 0
+    assert seen["cmd"] == [sys.executable, "-m", "topfive", "bench", "--models", "alexnet"]
+    src = str(Path(topfive.__file__).resolve().parents[1])
+    assert seen["env"]["PYTHONPATH"].split(":")[0] == src
+
+
+def test_subprocess_really_runs_topfive(tmp_path):
+    assert report._topfive(["--version"]) == 0
+
+
+def test_defaults():
+    assert report.default_models()[:6] == [
+        "alexnet", "googlenet", "resnet50", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+    ]
+    assert report.DEFAULT_DATA.name == "eval_manifest.csv"
+    assert report.default_mirror() is not None and (report.default_mirror() / "manifest.csv").is_file()
