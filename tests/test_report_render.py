@@ -201,3 +201,32 @@ def test_cli_from_results(tmp_path, capsys):
     text = (tmp_path / "r" / "REPORT.md").read_text()
     assert "## Method" in text
     assert "no thumbnail: photo not found" in text  # no --mirror given: the gallery says so, per photo
+
+
+def test_accuracy_latency_frontier():
+    study = report.load_study(FIX / "eval", FIX / "bench")
+    assert report.pareto_front(study) == REAL[::-1][:1] + REAL[:2]  # mobilenet (fast), lite0, lite1 (accurate)
+    study.bench["efficientnet_lite1"] = {**study.bench["efficientnet_lite1"], "latency_ms_median": "5"}
+    assert report.pareto_front(study) == ["mobilenet_v1_0.25_128_quant", "efficientnet_lite1"]
+    concl = "".join(report.conclusions(study))
+    assert "efficientnet_lite0 is both slower and less accurate" in concl
+
+
+def test_gpu_run_and_card_paths(tmp_path):
+    """A CUDA bench adds the CUDA peak column and conclusion; card paths show as file names."""
+    card = "/somewhere/models/mobilenet_v1_0.25_128_quant.tflite.json"
+    for sub in ("eval", "bench"):
+        shutil.copytree(FIX / sub, tmp_path / sub)
+        for f in (tmp_path / sub).iterdir():
+            f.write_text(f.read_text().replace("mobilenet_v1_0.25_128_quant", card))
+    bench = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    bench["environment"]["device"] = "cuda"
+    for i, r in enumerate(bench["results"]):
+        r["cuda_peak_mib"] = 100 + i
+    (tmp_path / "bench" / "bench.json").write_text(json.dumps(bench))
+    study = report.load_study(tmp_path / "eval", tmp_path / "bench")
+    text = report.render(study, tmp_path, [], made={})
+    memory = table_after(text, "## Memory, size and compute")
+    assert memory[0][-1] == "CUDA peak (MiB)" and row_of(memory, "efficientnet_lite0")[-1] == "100.0"
+    assert "**Least GPU memory**: efficientnet_lite0, CUDA peak 100 MiB." in text
+    assert card not in text and row_of(memory, "mobilenet_v1_0.25_128_quant.tflite")

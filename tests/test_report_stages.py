@@ -67,7 +67,8 @@ def test_stage_without_results_is_an_error(monkeypatch, tmp_path):
 
 def test_stage_with_failed_inputs_still_reports(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(report, "_topfive", FakeStages(rc=1))
-    path = report.run_study("d", ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md")
+    data = SHARED / "eval" / "manifest.csv"
+    path = report.run_study(data, ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md")
     assert "some inputs failed" in capsys.readouterr().err
     assert "## Gallery of disagreements" in path.read_text()
     assert (tmp_path / "r" / "gallery" / ".gitignore").is_file()
@@ -99,3 +100,9 @@ def test_defaults():
     ]
     assert report.DEFAULT_DATA.name == "eval_manifest.csv"
     assert report.default_mirror() is not None and (report.default_mirror() / "manifest.csv").is_file()
+
+
+def test_missing_photo_set_is_a_clear_error(fake, tmp_path):
+    with pytest.raises(ValueError, match="nowhere.csv: no such photo set"):
+        report.run_study(tmp_path / "nowhere.csv", ["m"], "cpu", tmp_path / "r")
+    assert fake.calls == []  # nothing ran

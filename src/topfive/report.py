@@ -198,11 +198,16 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
 # --- figures derived from the files ---------------------------------------------------------
 
 
+def display(name: str) -> str:
+    """A model's name for tables: a card path becomes its file name (without `.json`)."""
+    if "/" in name or os.sep in name or name.endswith(".json"):
+        return Path(name).name.removesuffix(".json")
+    return name
+
+
 def short(name: str) -> str:
     """A model's name for charts: `resnet50 V2`, a card path's file name."""
-    if "/" in name or name.endswith(".json"):
-        name = Path(name).name.removesuffix(".json")
-    return name.replace(":IMAGENET1K_", " ")
+    return display(name).replace(":IMAGENET1K_", " ")
 
 
 def _f(x: float | None, digits: int = 1, unit: str = "") -> str:
@@ -282,6 +287,20 @@ def pre_share(row: dict) -> float | None:
     if dec is None or pre is None or not e2e:
         return None
     return min(100.0, 100 * (dec + pre) / (1000 / e2e))
+
+
+def pareto_front(study: Study) -> list[str]:
+    """Models with weights that no other model beats on both top-1 and batch-1 latency, fastest first."""
+    pts = []
+    for m in study.real_models:
+        lat = _num(study.bench.get(m, {}).get("latency_ms_median"))
+        if lat is not None:
+            pts.append((lat, _num(study.summary[m]["top1"]), m))
+    front = [
+        m for lat, acc, m in pts
+        if not any(l2 <= lat and a2 >= acc and (l2, a2) != (lat, acc) for l2, a2, _ in pts)
+    ]
+    return sorted(front, key=lambda m: _num(study.bench[m]["latency_ms_median"]))
 
 
 def mcnemar_p(study: Study, a: str, b: str) -> tuple[float | None, dict | None]:
@@ -393,6 +412,19 @@ def conclusions(study: Study) -> list[str]:
             if tp:
                 t, m = max(tp)
                 out.append(f"**Highest throughput** at batch {bs}: {m}, {t:.0f} images/s.")
+    front = pareto_front(study)
+    timed = [m for m in study.real_models if _num(study.bench.get(m, {}).get("latency_ms_median")) is not None]
+    if len(front) >= 2:
+        dominated = [m for m in timed if m not in front]
+        out.append(
+            "**Accuracy–latency trade-off**: "
+            + ", ".join(f"{m} ({_num(study.summary[m]['top1']):.1f} %, "
+                        f"{_num(study.bench[m]['latency_ms_median']):.1f} ms)" for m in front)
+            + (" are each the most accurate for their speed; " + ", ".join(dominated)
+               + (" is" if len(dominated) == 1 else " are") + " both slower and less accurate than one of them."
+               if dominated
+               else ": each buys its accuracy with latency, none is both slower and less accurate than another.")
+        )
     par = [(params_m(study, m), m) for m in study.models]
     par = [(p, m) for p, m in par if p is not None]
     if par:
@@ -404,6 +436,11 @@ def conclusions(study: Study) -> list[str]:
     if mem:
         v, m = min(mem)
         out.append(f"**Least memory while running**: {m}, peak RSS growth {v:.0f} MiB over the loaded model.")
+    cuda = [(_num(study.bench[m].get("cuda_peak_mib")), m) for m in study.bench]
+    cuda = [(v, m) for v, m in cuda if v is not None]
+    if cuda:
+        v, m = min(cuda)
+        out.append(f"**Least GPU memory**: {m}, CUDA peak {v:.0f} MiB.")
     missing = [m for m in study.models if not study.has_weights(m)]
     if missing:
         out.append(
@@ -788,7 +825,11 @@ def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str,
         *_section_gallery(study, out_dir, image_roots, names),
         *_section_method(study),
     ]
-    return "\n".join(lines).rstrip() + "\n"
+    text = "\n".join(lines).rstrip() + "\n"
+    for m in sorted(study.models, key=len, reverse=True):  # card paths -> their file names, everywhere
+        if display(m) != m:
+            text = text.replace(m, display(m))
+    return text
 
 
 def write_report(
@@ -916,6 +957,8 @@ def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEF
     """Evaluate + bench (or reuse their files), then write the report (and the README section)."""
     out = Path(out)
     data = data or DEFAULT_DATA
+    if not Path(data).exists():
+        raise ValueError(f"{data}: no such photo set (give --data: a folder per label, a CSV or a manifest)")
     models = list(models or default_models())
     if mirror is None and data == DEFAULT_DATA:
         mirror = default_mirror()
