@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED
-from topfive import report
+from topfive import gallery, report
 from topfive.cli import main
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
@@ -177,13 +177,13 @@ def test_charts_are_sensible_pngs(rendered):
 def test_gallery_thumbnails(rendered):
     out, text = rendered
     links = re.findall(r"\]\((gallery/[^)]+\.jpg)\)", text)
-    assert 4 <= len(links) <= report.GALLERY_SIZE
+    assert 4 <= len(links) <= gallery.GALLERY_SIZE
     for link in links:
         with Image.open(out / link) as img:
-            assert img.format == "JPEG" and max(img.size) <= report.THUMB_PX
+            assert img.format == "JPEG" and max(img.size) <= gallery.THUMB_PX
     assert (out / "gallery" / ".gitignore").read_text().strip().endswith("*")
-    gallery = text.split("## Gallery of disagreements", 1)[1].split("\n## ", 1)[0]
-    assert "✓" in gallery and "right" in gallery and "wrong" in gallery
+    section = text.split("## Gallery of disagreements", 1)[1].split("\n## ", 1)[0]
+    assert "✓" in section and "right" in section and "wrong" in section
 
 
 def test_missing_bench_still_renders_every_section(tmp_path):
