@@ -224,7 +224,7 @@ def conclusions(study: Study) -> list[str]:
             "Without weights here (" + ", ".join(missing) + "): only their architecture was measured "
             "(speed, memory, size); their accuracy is the published figure, not ours."
         )
-    wide = [m for m in study.bench if study.bench[m].get("spread_note")]
+    wide = [m for m in study.bench if _wide(study.bench[m])]
     if wide:
         out.append("Timing spread between the two runs was wide for " + ", ".join(wide) + "; read those speeds with care.")
     return [f"- {line}" for line in out] + [""]
@@ -329,10 +329,15 @@ def _section_accuracy(study: Study, chart: str | None) -> list[str]:
             f"top-1 count. Significant at {SIGNIFICANCE} marked **yes**.", "",
         ]
         lines += _table(["model A", "model B", "n", "only A right", "only B right", "p", f"p < {SIGNIFICANCE}",
-                         "more often right"], rows, right_from=2)
+                         "more often right"], rows, right_from=2, left=(6, 7))
     else:
         lines += ["Fewer than two models with weights: nothing to compare.", ""]
     return lines
+
+
+def _wide(row: dict) -> bool:
+    """bench says in spread_note when the two runs differ widely."""
+    return "wide" in str(row.get("spread_note", "")).lower()
 
 
 def _section_speed(study: Study, chart: str | None) -> list[str]:
@@ -350,7 +355,7 @@ def _section_speed(study: Study, chart: str | None) -> list[str]:
             *[_f(study.throughput(m, bs)) for bs in sizes],
             _f(_num(r.get("decode_ms")), 2), _f(_num(r.get("preprocess_ms")), 2),
             _f(_num(r.get("end_to_end_img_s"))), _f(pre_share(r), 0, " %"),
-            (_f(spread, 1, " %") + (" (wide)" if r.get("spread_note") else "")) if spread is not None else "—",
+            (_f(spread, 1, " %") + (" (wide)" if _wide(r) else "")) if spread is not None else "—",
         ])
     env = study.environment
     lines += [
@@ -388,7 +393,7 @@ def _section_memory(study: Study, chart: str | None) -> list[str]:
         + (" CUDA peak: `torch.cuda.max_memory_allocated` after a reset." if cuda else ""), "",
     ]
     lines += _table(["model", "params (M)", "GMACs", "GMACs counter", "weights (MiB)", "RSS growth load (MiB)",
-                     "RSS growth run (MiB)", *(["CUDA peak (MiB)"] if cuda else [])], rows)
+                     "RSS growth run (MiB)", *(["CUDA peak (MiB)"] if cuda else [])], rows, left=(3,))
     if chart:
         lines += [f"![Memory per model]({chart})", ""]
     return lines
@@ -412,7 +417,7 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
         "is the hit rate). Severity: for each wrong top-1, the WordNet distance from the predicted class to the "
         "nearest accepted class (small = a near miss, e.g. a related breed).", "",
     ]
-    lines += _table(["model", "ECE %", "wrong top-1", "mean severity", "distance:count"], rows)
+    lines += _table(["model", "ECE %", "wrong top-1", "mean severity", "distance:count"], rows, left=(4,))
     if chart:
         lines += [f"![Reliability diagram]({chart})", ""]
     return lines
