@@ -230,3 +230,10 @@ def test_gpu_run_and_card_paths(tmp_path):
     assert memory[0][-1] == "CUDA peak (MiB)" and row_of(memory, "efficientnet_lite0")[-1] == "100.0"
     assert "**Least GPU memory**: efficientnet_lite0, CUDA peak 100 MiB." in text
     assert card not in text and row_of(memory, "mobilenet_v1_0.25_128_quant.tflite")
+
+
+def test_sources_of_any_shape():
+    assert report._fact("Animals-10", 18) == "Animals-10 (18)"
+    assert report._fact("CC BY 4.0", "") == "CC BY 4.0"
+    assert report._fact("repo", {"commit": "abc", "n": 3}) == "repo (commit: abc, n: 3)"
+    assert report._fact("licence", "unstated") == "licence: unstated"

@@ -48,8 +48,19 @@ def test_stages_run_then_reused(fake, tmp_path):
     assert len(fake.calls) == 2  # both reused
     report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval")
     assert [c[0] for c in fake.calls[2:]] == ["bench"]  # another device: only bench again
+    assert (tmp_path / "bench.previous" / "bench.json").is_file()  # the cpu results, set aside
     report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval", reuse=False)
     assert [c[0] for c in fake.calls[3:]] == ["evaluate", "bench"]
+    assert (tmp_path / "eval.previous" / "summary.csv").is_file()
+
+
+def test_incomplete_results_resume_in_place(fake, tmp_path):
+    """After a killed evaluate (rows written, no summary yet) the stage runs again in the same folder."""
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "predictions.csv").write_text("model,file\n")
+    report._run_stages("d", ["m"], "cpu", tmp_path)
+    assert [c[0] for c in fake.calls] == ["evaluate", "bench"]
+    assert not (tmp_path / "eval.previous").exists()
 
 
 def test_existing_results_without_a_record_are_reused(fake, tmp_path):

@@ -230,6 +230,17 @@ def conclusions(study: Study) -> list[str]:
     return [f"- {line}" for line in out] + [""]
 
 
+def _fact(key, value) -> str:
+    """One source or licence entry of evaluate.json, whatever its shape: a count, a text, a record."""
+    if value in ("", None):
+        return str(key)
+    if isinstance(value, dict):
+        return f"{key} (" + ", ".join(f"{k}: {v}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return f"{key} ({len(value)})"
+    return f"{key} ({value})" if isinstance(value, (int, float)) else f"{key}: {value}"
+
+
 def _section_setup(study: Study, names: list[str]) -> list[str]:
     env = study.environment
     lines = ["## Set-up", ""]
@@ -259,7 +270,7 @@ def _section_setup(study: Study, names: list[str]) -> list[str]:
             value = ds.get(key)
             if value:
                 items = value.items() if isinstance(value, dict) else ((v, "") for v in value)
-                lines.append(f"{title}: " + "; ".join(f"{k} ({v})" if v != "" else str(k) for k, v in items) + ".")
+                lines.append(f"{title}: " + "; ".join(_fact(k, v) for k, v in items) + ".")
                 lines.append("")
     else:
         lines += ["Accuracy was not measured (no evaluate results).", ""]
@@ -652,6 +663,17 @@ def _topfive(argv: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", "topfive", *argv], env=env).returncode
 
 
+def _set_aside(folder: Path) -> None:
+    """Moves earlier results to FOLDER.previous (replacing an older copy), so nothing is mixed in."""
+    import shutil
+
+    previous = folder.with_name(folder.name + ".previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    folder.rename(previous)
+    print(f"topfive report: earlier results moved to {previous}", file=sys.stderr)
+
+
 def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True) -> tuple[Path, Path]:
     """The only place that knows how evaluate and bench are invoked. A stage is skipped when its
     result files exist, reuse is on and it was last run with the same arguments."""
@@ -669,6 +691,8 @@ def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True
         if reuse and have and recorded.get(name, argv) == argv:
             print(f"topfive report: reusing {name} results in {folder}", file=sys.stderr)
             continue
+        if folder.exists() and (not reuse or recorded.get(name, argv) != argv):
+            _set_aside(folder)  # a fresh run; otherwise (e.g. after a kill) the stage resumes in place
         rc = _topfive(argv)
         if not all((folder / f).is_file() for f in files):
             raise RuntimeError(f"topfive {name} exited with status {rc} and wrote no results in {folder}")
