@@ -42,7 +42,8 @@ def test_stages_run_then_reused(fake, tmp_path):
     assert fake.calls == [
         ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50", "--out", str(tmp_path / "eval"),
          "--mirror", str(SHARED / "eval")],
-        ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out", str(tmp_path / "bench")],
+        ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out", str(tmp_path / "bench"),
+         "--photos", str(SHARED / "eval")],
     ]
     report._run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
     assert len(fake.calls) == 2  # both reused
@@ -77,11 +78,15 @@ def test_stage_without_results_is_an_error(monkeypatch, tmp_path):
 
 
 def test_stage_with_failed_inputs_still_reports(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(report, "_topfive", FakeStages(rc=1))
+    stages = FakeStages(rc=1)
+    monkeypatch.setattr(report, "_topfive", stages)
     data = SHARED / "eval" / "manifest.csv"
-    path = report.run_study(data, ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md")
+    path = report.run_study(data, ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md",
+                            quick=True)
     assert "some inputs failed" in capsys.readouterr().err
-    assert "## Gallery of disagreements" in path.read_text()
+    assert stages.calls[1][-1] == "--quick"
+    text = path.read_text()
+    assert "## Gallery of disagreements" in text and "> **Quick bench run**" in text
     assert (tmp_path / "r" / "gallery" / ".gitignore").is_file()
     readme = (tmp_path / "README.md").read_text()
     assert report.REPORT_START in readme and "](r/charts/memory.png)" in readme
@@ -117,3 +122,11 @@ def test_missing_photo_set_is_a_clear_error(fake, tmp_path):
     with pytest.raises(ValueError, match="nowhere.csv: no such photo set"):
         report.run_study(tmp_path / "nowhere.csv", ["m"], "cpu", tmp_path / "r")
     assert fake.calls == []  # nothing ran
+
+
+def test_photo_folder_for_bench(tmp_path):
+    assert report._photo_folder(tmp_path / "subset.csv", SHARED / "eval") == SHARED / "eval"
+    assert report._photo_folder(tmp_path, None) is None  # no images there: bench gets no --photos
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "a.JPG").write_bytes(b"")
+    assert report._photo_folder(tmp_path, None) == tmp_path

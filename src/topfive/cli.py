@@ -115,6 +115,7 @@ def _add_report(sub) -> None:
     p.add_argument("--mirror", help="local copy of the photo set (default: ../shared/eval when it exists)")
     p.add_argument("--no-reuse", dest="reuse", action="store_false", help="re-run evaluate and bench even if results exist")
     p.add_argument("--readme", metavar="PATH", help="also copy the report into PATH between <!-- report:start/end -->")
+    p.add_argument("--quick", action="store_true", help="bench with few repetitions (checks the machinery, not for figures)")
     p.add_argument("--from-results", nargs=2, metavar=("EVAL_DIR", "BENCH_DIR"),
                    help="only render the report from existing result folders; run nothing")
     p.set_defaults(run=_cmd_report)
@@ -130,7 +131,7 @@ def _cmd_report(args) -> int:
                 update_readme(args.readme, path)
         else:
             path = run_study(args.data, args.models, args.device, args.out, reuse=args.reuse, mirror=args.mirror,
-                             readme=args.readme)
+                             readme=args.readme, quick=args.quick)
     except (RuntimeError, ValueError, OSError) as e:
         return _fail(str(e))
     print(path)

@@ -212,7 +212,7 @@ def conclusions(study: Study) -> list[str]:
     mem = [(v, m) for v, m in mem if v is not None]
     if mem:
         v, m = min(mem)
-        out.append(f"**Least memory while running**: {m}, peak RSS growth {v:.0f} MiB over the loaded model.")
+        out.append(f"**Least memory while running**: {m}, peak RSS growth {v:.0f} MiB over the process baseline.")
     cuda = [(_num(study.bench[m].get("cuda_peak_mib")), m) for m in study.bench]
     cuda = [(v, m) for v, m in cuda if v is not None]
     if cuda:
@@ -392,19 +392,22 @@ def _section_memory(study: Study, chart: str | None) -> list[str]:
     cuda = any(_num(r.get("cuda_peak_mib")) is not None for r in study.bench.values())
     rows = []
     for m, r in study.bench.items():
-        load, run = memory_growth(r)
+        load, run, over_loaded = memory_growth(r)
         g, counter = gmacs(study, m)
-        row = [m, _f(params_m(study, m), 2), _f(g, 3), counter or "—", _f(weights_mib(study, m)), _f(load), _f(run)]
+        row = [m, _f(params_m(study, m), 2), _f(g, 3), counter or "—", _f(weights_mib(study, m)), _f(load), _f(run),
+               _f(over_loaded)]
         if cuda:
             row.append(_f(_num(r.get("cuda_peak_mib"))))
         rows.append(row)
     lines += [
-        "Weights: the weight file's bytes. Peak RSS growth: in a fresh process, the peak resident memory while "
-        "loading minus the baseline before, and the peak while running minus the level after loading."
-        + (" CUDA peak: `torch.cuda.max_memory_allocated` after a reset." if cuda else ""), "",
+        "Weights: the weight file's bytes. Peak RSS growth: in a fresh process per model, the peak resident "
+        "memory while loading, and while running, minus the process's baseline after imports; \"run over "
+        "loaded\": the running peak minus the resident memory once the model was loaded (what inference adds)."
+        + (" CUDA peak: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`." if cuda else ""), "",
     ]
     lines += _table(["model", "params (M)", "GMACs", "GMACs counter", "weights (MiB)", "RSS growth load (MiB)",
-                     "RSS growth run (MiB)", *(["CUDA peak (MiB)"] if cuda else [])], rows, left=(3,))
+                     "RSS growth run (MiB)", "run over loaded (MiB)", *(["CUDA peak (MiB)"] if cuda else [])],
+                    rows, left=(3,))
     if chart:
         lines += [f"![Memory per model]({chart})", ""]
     return lines
@@ -453,7 +456,7 @@ def _section_method(study: Study) -> list[str]:
         "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each measurement "
         "runs twice; the spread between the runs is reported and marked when wide.",
         "- **Memory**: weight bytes; peak resident set size (RSS) growth over the process baseline while "
-        "loading, and over the loaded model while running, each model in its own fresh process; on GPU "
+        "loading and while running, each model in its own fresh process; on GPU "
         "`torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`. Summing torch.profiler's "
         "allocations is **not** memory: the profiler adds up every allocation of every operator, including "
         "buffers freed and reused a moment later, so the sum grows with the number of passes and layers "
@@ -528,7 +531,7 @@ def _charts(study: Study, out_dir: Path) -> dict[str, str]:
     if study.bench:
         rows = []
         for m, r in study.bench.items():
-            load, run = memory_growth(r)
+            load, run, _ = memory_growth(r)
             rows.append({"label": short(m), "weights_mib": weights_mib(study, m), "load_mib": load, "run_mib": run,
                          "cuda_mib": _num(r.get("cuda_peak_mib"))})
         charts.memory(rows, folder / "memory.png")
@@ -546,7 +549,8 @@ def _charts(study: Study, out_dir: Path) -> dict[str, str]:
     return made
 
 
-def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str, str], command: str = "") -> str:
+def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str, str], command: str = "",
+           notes: list[str] | None = None) -> str:
     names = _class_names()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -555,6 +559,7 @@ def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str,
         + ". Every figure below is computed from the result files of `topfive evaluate`"
         + (f" (`{study.eval_dir}`)" if study.eval_dir else "")
         + " and `topfive bench`" + (f" (`{study.bench_dir}`)" if study.bench_dir else "") + ".", "",
+        *[line for note in notes or [] for line in (f"> {note}", "")],
         "## Conclusions", "",
         *conclusions(study),
         *_section_setup(study, names),
@@ -578,6 +583,7 @@ def write_report(
     out_dir: Path | str = DEFAULT_OUT,
     image_roots: list[Path | str] | None = None,
     command: str = "",
+    notes: list[str] | None = None,
 ) -> Path:
     """Render out_dir/REPORT.md, out_dir/charts/*.png and out_dir/gallery/*.jpg from the result
     files alone. image_roots: folders in which the photos' relative paths are looked up for the
@@ -592,7 +598,7 @@ def write_report(
         roots.append(p if p.is_dir() else p.parent)
     made = _charts(study, out)
     path = out / "REPORT.md"
-    path.write_text(render(study, out, roots, made, command))
+    path.write_text(render(study, out, roots, made, command, notes))
     return path
 
 
@@ -674,17 +680,31 @@ def _set_aside(folder: Path) -> None:
     print(f"topfive report: earlier results moved to {previous}", file=sys.stderr)
 
 
-def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True) -> tuple[Path, Path]:
+def _photo_folder(data, mirror) -> Path | None:
+    """Real photos for bench's decode/preprocess timing: the mirror, or the photo-set folder."""
+    from .images import IMAGE_SUFFIXES
+
+    for folder in (mirror, data if data and Path(data).is_dir() else None):
+        if folder and Path(folder).is_dir():
+            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(folder).rglob("*")):
+                return Path(folder)
+    return None
+
+
+def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True,
+                quick: bool = False) -> tuple[Path, Path]:
     """The only place that knows how evaluate and bench are invoked. A stage is skipped when its
     result files exist, reuse is on and it was last run with the same arguments."""
     eval_dir, bench_dir = out / "eval", out / "bench"
     args_path = _stage_args_file(out)
     recorded = _read_json(args_path)
+    photos = _photo_folder(data, mirror)
     stages = {
         "evaluate": (eval_dir, EVAL_FILES, ["evaluate", "--data", str(data), "--models", ",".join(models),
                                             "--out", str(eval_dir)] + (["--mirror", str(mirror)] if mirror else [])),
         "bench": (bench_dir, BENCH_FILES, ["bench", "--models", ",".join(models), "--device", device,
-                                           "--out", str(bench_dir)]),
+                                           "--out", str(bench_dir)]
+                  + (["--photos", str(photos)] if photos else []) + (["--quick"] if quick else [])),
     }
     for name, (folder, files, argv) in stages.items():
         have = all((folder / f).is_file() for f in files)
@@ -706,20 +726,25 @@ def _run_stages(data, models, device, out: Path, mirror=None, reuse: bool = True
 
 
 def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEFAULT_OUT, reuse: bool = True,
-              mirror=None, readme: Path | str | None = None) -> Path:
-    """Evaluate + bench (or reuse their files), then write the report (and the README section)."""
+              mirror=None, readme: Path | str | None = None, quick: bool = False) -> Path:
+    """Evaluate + bench (or reuse their files), then write the report (and the README section).
+    quick: bench's few-repetition mode, to check the machinery; the report says so."""
     out = Path(out)
     data = data or DEFAULT_DATA
-    if not Path(data).exists():
+    if not str(data).startswith("builtin:") and not Path(data).exists():
         raise ValueError(f"{data}: no such photo set (give --data: a folder per label, a CSV or a manifest)")
     models = list(models or default_models())
     if mirror is None and data == DEFAULT_DATA:
         mirror = default_mirror()
-    eval_dir, bench_dir = _run_stages(data, models, device, out, mirror=mirror, reuse=reuse)
+    eval_dir, bench_dir = _run_stages(data, models, device, out, mirror=mirror, reuse=reuse, quick=quick)
     command = "topfive report " + " ".join(
         ([f"--data {data}"] if data != DEFAULT_DATA else []) + ([f"--device {device}"] if device != "cpu" else [])
+        + (["--quick"] if quick else [])
     )
-    path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [], command=command.strip())
+    notes = ["**Quick bench run** (`--quick`): few repetitions, so the speed figures only check the machinery; "
+             "do not quote them."] if quick else []
+    path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [], command=command.strip(),
+                        notes=notes)
     if readme:
         update_readme(readme, path)
     return path

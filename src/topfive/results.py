@@ -192,16 +192,12 @@ def ece_fraction(study: Study, model: str) -> float | None:
     return value if value <= 1 else value / 100
 
 
-def memory_growth(row: dict) -> tuple[float | None, float | None]:
-    """Peak RSS growth while loading (over the process baseline) and while running (over the
-    loaded model). bench writes the absolute RSS figures rss_baseline/load/run_mib; should a
-    writer put growths there instead (load below baseline), they are taken as they are."""
-    base, load, run = (_num(row.get(k)) for k in ("rss_baseline_mib", "rss_load_mib", "rss_run_mib"))
-    if base is None or load is None:
-        return load, run
-    if load < base:  # already growths
-        return load, run
-    return load - base, (run - load if run is not None else None)
+def memory_growth(row: dict) -> tuple[float | None, float | None, float | None]:
+    """(load, run, activations) in MiB: bench's peak RSS growth over the process baseline while
+    loading and while running, and the run peak over the RSS once loaded (`rss_loaded_mib`, in
+    bench.json only): what running adds on top of the loaded model."""
+    load, run, loaded = (_num(row.get(k)) for k in ("rss_load_mib", "rss_run_mib", "rss_loaded_mib"))
+    return load, run, (run - loaded if run is not None and loaded is not None else None)
 
 
 def weights_mib(study: Study, model: str) -> float | None:
