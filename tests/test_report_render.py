@@ -237,5 +237,22 @@ def test_gpu_run_and_card_paths(tmp_path):
 def test_sources_of_any_shape():
     assert report._fact("Animals-10", 18) == "Animals-10 (18)"
     assert report._fact("CC BY 4.0", "") == "CC BY 4.0"
-    assert report._fact("repo", {"commit": "abc", "n": 3}) == "repo (commit: abc, n: 3)"
+    assert report._fact("x", {"a": 1}) == "x (a: 1)"
+    record = {"repo": "o/r", "commit": "f116512649d4", "dataset": "Animals-10", "n": 10}
+    assert report._fact("o/r@f116512649d4", record) == "Animals-10 (10; o/r@f116512)"
     assert report._fact("licence", "unstated") == "licence: unstated"
+
+
+def test_bench_names_joined_to_canonical_names(tmp_path):
+    """bench keeps the name it was given (`resnet50`); bench.json's `canonical` joins it to evaluate's."""
+    shutil.copytree(FIX / "bench", tmp_path / "bench")
+    (tmp_path / "bench" / "bench.csv").write_text(
+        (FIX / "bench" / "bench.csv").read_text().replace(NO_WEIGHTS + ",", "resnet50,"))
+    bench = json.loads((FIX / "bench" / "bench.json").read_text())
+    for r in bench["results"]:
+        r["canonical"] = r["model"]
+        r["model"] = r["model"].partition(":")[0]
+    (tmp_path / "bench" / "bench.json").write_text(json.dumps(bench))
+    study = report.load_study(FIX / "eval", tmp_path / "bench")
+    assert study.models == [r["model"] for r in rows(FIX / "eval" / "summary.csv")]
+    assert study.bench[NO_WEIGHTS]["latency_ms_median"] == 61.0

@@ -79,7 +79,12 @@ def accuracy_vs_latency(points: list[dict], path: Path, colour: dict[str, str], 
             shown_pub = True
     lat = [p["latency_ms"] for p in points if p["latency_ms"]]
     if lat and max(lat) / min(lat) > 8:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")  # 0.5, 1, 2, 5, 10 … rather than 10^x
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if lat:
         lo, hi = min(lat), max(lat)
         ax.set_xlim(lo / 1.4 if ax.get_xscale() == "log" else 0, hi * 2.5 if ax.get_xscale() == "log" else hi * 1.3)
@@ -218,7 +223,10 @@ def reliability(curves: list[dict], path: Path, colour: dict[str, str]) -> Path:
         ax.set_xlabel("top-1 probability", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("hit rate in bin", fontsize=8)
-    fig.suptitle(f"Reliability diagrams (15 bins; light bars: fewer than {FEW} photos in the bin; "
-                 "dots: mean probability; dashed: perfect calibration)", fontsize=8.5)
+    import textwrap
+
+    title = (f"Reliability diagrams (15 bins; light bars: fewer than {FEW} photos in the bin; "
+             "dots: mean probability; dashed: perfect calibration)")
+    fig.suptitle("\n".join(textwrap.wrap(title, 50 * cols)), fontsize=8.5)
     fig.tight_layout()
     return _save(fig, path)

@@ -234,6 +234,10 @@ def _fact(key, value) -> str:
     """One source or licence entry of evaluate.json, whatever its shape: a count, a text, a record."""
     if value in ("", None):
         return str(key)
+    if isinstance(value, dict) and "n" in value:  # evaluate's {repo@commit: {repo, commit, dataset, n}}
+        where = f"{value['repo']}@{str(value.get('commit', ''))[:7]}" if value.get("repo") else ""
+        name = value.get("dataset") or key
+        return f"{name} ({value['n']}" + (f"; {where}" if where and where not in str(name) else "") + ")"
     if isinstance(value, dict):
         return f"{key} (" + ", ".join(f"{k}: {v}" for k, v in value.items()) + ")"
     if isinstance(value, list):
@@ -429,7 +433,9 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
     lines += [
         "ECE: expected calibration error of the top-1 probability over 15 equal-width bins (0 = the probability "
         "is the hit rate). Severity: for each wrong top-1, the WordNet distance from the predicted class to the "
-        "nearest accepted class (small = a near miss, e.g. a related breed).", "",
+        "nearest accepted class (small = a near miss, e.g. a related breed). Where a label accepts many classes "
+        "(dog: 118 breeds) the top-1 class's probability understates the chance that the top-1 is in the set, "
+        "so models look under-confident there.", "",
     ]
     lines += _table(["model", "ECE %", "wrong top-1", "mean severity", "distance:count"], rows, left=(4,))
     if chart:
@@ -439,7 +445,6 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
 
 def _section_method(study: Study) -> list[str]:
     counters = sorted({r.get("gmacs_counter", "") for r in study.bench.values()} - {""})
-    runs = sorted({str(r.get("latency_runs", "")) for r in study.bench.values()} - {""})
     return [
         "## Method", "",
         "- **Accuracy**: each photo has a set of accepted ImageNet-1k classes (its label expanded through "
@@ -452,7 +457,7 @@ def _section_method(study: Study) -> list[str]:
         "against the mean probability per bin. **Severity**: WordNet path distance of a wrong top-1 to the nearest "
         "accepted class.",
         "- **Speed**: each model in a fresh process; warm-up passes first, then batch-1 latency as median and p90 "
-        f"over {', '.join(runs) or 'the'} timed runs; throughput per batch size, model only; decode and "
+        "over the timed runs counted in the speed table; throughput per batch size, model only; decode and "
         "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each measurement "
         "runs twice; the spread between the runs is reported and marked when wide.",
         "- **Memory**: weight bytes; peak resident set size (RSS) growth over the process baseline while "

@@ -127,6 +127,9 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
     if bd:  # the CSV is the stable contract; the JSON adds the per-batch-size dict
         for r in _read_csv(bd / "bench.csv"):
             bench[r["model"]] = {**r, **bench.get(r["model"], {})}
+    # bench keeps the names as given ("alexnet"), evaluate writes canonical ones ("alexnet:IMAGENET1K_V1");
+    # bench.json's "canonical" joins the two
+    bench = {(r.get("canonical") or m): r for m, r in bench.items()}
     calibration, severity = defaultdict(list), defaultdict(list)
     for r in _read_csv(ed / "calibration.csv") if ed else []:
         calibration[r["model"]].append(r)
