@@ -123,8 +123,11 @@ def accuracy_vs_latency(points: list[dict], path: Path, colour: dict[str, str], 
     if shown_pub:
         handles.append(Line2D([], [], color="black", marker="D", markerfacecolor="none", linestyle="none",
                               markersize=6, label="published ImageNet-1k Acc@1 (another test set)"))
-    if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=8)
+    if handles:  # below the axes: inside, it would hide interval bars
+        from matplotlib.transforms import offset_copy
+
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=2, fontsize=8, frameon=False,
+                  bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-34, units="points"))
     return _save(fig, path)
 
 
@@ -199,7 +202,8 @@ def reliability(curves: list[dict], path: Path, colour: dict[str, str]) -> Path:
     n = max(len(curves), 1)
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(2.9 * cols + 0.6, 2.7 * rows + 0.9))
+    pw, ph = (4.8, 4.0) if n == 1 else (2.9, 2.7)  # a lone panel gets more room
+    fig = Figure(figsize=(pw * cols + 0.6, ph * rows + 0.9))
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     for ax in axes.flat[len(curves):]:
         ax.set_visible(False)
