@@ -256,3 +256,14 @@ def test_bench_names_joined_to_canonical_names(tmp_path):
     study = report.load_study(FIX / "eval", tmp_path / "bench")
     assert study.models == [r["model"] for r in rows(FIX / "eval" / "summary.csv")]
     assert study.bench[NO_WEIGHTS]["latency_ms_median"] == 61.0
+
+
+def test_tie_for_most_accurate(tmp_path):
+    ev = tmp_path / "eval"
+    shutil.copytree(FIX / "eval", ev)
+    summary = (ev / "summary.csv").read_text().replace("efficientnet_lite0,80.000,", "efficientnet_lite0,86.667,")
+    (ev / "summary.csv").write_text(summary)
+    concl = "".join(report.conclusions(report.load_study(ev, FIX / "bench")))
+    assert "a tie between **efficientnet_lite0**, **efficientnet_lite1** at top-1 86.7" in concl
+    assert "The lead of efficientnet_lite0 is significant" in concl and "not** significant over efficientnet_l" not in concl
+    assert "any of 118 classes counts for `dog`" in concl

@@ -130,21 +130,29 @@ def conclusions(study: Study) -> list[str]:
         ranked = sorted(real, key=lambda m: _num(study.summary[m]["top1"]), reverse=True)
         best = ranked[0]
         row = study.summary[best]
-        out.append(
-            f"**Most accurate on this photo set** ({row.get('n') or n} photos): **{best}**, top-1 "
-            f"{_pct_ci(row, 'top1')} %, top-5 {_pct_ci(row, 'top5')} %."
-        )
+        tied = [m for m in ranked if _num(study.summary[m]["top1"]) == _num(row["top1"])]
+        if len(tied) > 1:
+            out.append(
+                f"**Most accurate on this photo set** ({row.get('n') or n} photos): a tie between "
+                + ", ".join(f"**{m}**" for m in tied) + f" at top-1 {_pct_ci(row, 'top1')} %."
+            )
+        else:
+            out.append(
+                f"**Most accurate on this photo set** ({row.get('n') or n} photos): **{best}**, top-1 "
+                f"{_pct_ci(row, 'top1')} %, top-5 {_pct_ci(row, 'top5')} %."
+            )
         sig, not_sig = [], []
-        for other in ranked[1:]:
+        lead = "Its lead is" if len(tied) == 1 else f"The lead of {best} is"
+        for other in ranked[len(tied):]:
             p, _ = mcnemar_p(study, best, other)
             if p is None:
                 continue
             (sig if p < SIGNIFICANCE else not_sig).append(f"{other} (p = {p:.3g})")
         if sig:
-            out.append(f"Its lead is significant (McNemar's exact test, p < {SIGNIFICANCE}) over " + ", ".join(sig) + ".")
+            out.append(f"{lead} significant (McNemar's exact test, p < {SIGNIFICANCE}) over " + ", ".join(sig) + ".")
         if not_sig:
             out.append(
-                "Its lead is **not** significant over " + ", ".join(not_sig)
+                f"{lead} **not** significant over " + ", ".join(not_sig)
                 + ": on this many photos these models cannot be told apart."
             )
         gaps = []
@@ -154,11 +162,14 @@ def conclusions(study: Study) -> list[str]:
                 gaps.append(_num(study.summary[m]["top1"]) - pub)
         if gaps:
             direction = "higher" if min(gaps) > 0 else "lower" if max(gaps) < 0 else "higher for some, lower for others"
+            sets = study.dataset.get("label_sets", {})
+            broad = max(sets, key=lambda k: len(sets[k]), default=None)
+            example = (f" (e.g. any of {len(sets[broad])} classes counts for `{broad}`)"
+                       if broad and len(sets[broad]) > 1 else "")
             out.append(
                 f"Top-1 on this set is {direction} than the published ImageNet-1k Acc@1 "
-                f"({min(gaps):+.1f} to {max(gaps):+.1f} points): the photos and their accepted class sets "
-                "(e.g. any of 118 dog breeds counts for `dog`) differ from ImageNet's validation set, so "
-                "compare models within a column, not across the two."
+                f"({min(gaps):+.1f} to {max(gaps):+.1f} points): the photos and their accepted class sets{example} "
+                "differ from ImageNet's validation set, so compare models within a column, not across the two."
             )
         cal = [(ece_fraction(study, m), m) for m in real if ece_fraction(study, m) is not None]
         if cal:
@@ -226,7 +237,7 @@ def conclusions(study: Study) -> list[str]:
         )
     wide = [m for m in study.bench if _wide(study.bench[m])]
     if wide:
-        out.append("Timing spread between the two runs was wide for " + ", ".join(wide) + "; read those speeds with care.")
+        out.append("Timing spread between repeated runs was wide for " + ", ".join(wide) + "; read those speeds with care.")
     return [f"- {line}" for line in out] + [""]
 
 
@@ -351,7 +362,7 @@ def _section_accuracy(study: Study, chart: str | None) -> list[str]:
 
 
 def _wide(row: dict) -> bool:
-    """bench says in spread_note when the two runs differ widely."""
+    """bench says in spread_note when its repeated runs differ widely."""
     return "wide" in str(row.get("spread_note", "")).lower()
 
 
@@ -380,7 +391,7 @@ def _section_speed(study: Study, chart: str | None) -> list[str]:
     ]
     lines += _table(["model", "weights", "latency median (ms)", "p90 (ms)", "min–max (ms)", "runs",
                      *[f"img/s bs {bs}" for bs in sizes], "decode (ms)", "preprocess (ms)",
-                     "end to end (img/s)", "decode+preprocess share", "spread of 2 runs"], rows, right_from=2)
+                     "end to end (img/s)", "decode+preprocess share", "spread over repeats"], rows, right_from=2)
     notes = [f"- {m}: {r['spread_note']}" for m, r in study.bench.items() if r.get("spread_note")]
     errors = [f"- {m}: {r['error']}" for m, r in study.bench.items() if r.get("error")]
     lines += notes + errors + ([""] if notes or errors else [])
@@ -458,8 +469,9 @@ def _section_method(study: Study) -> list[str]:
         "accepted class.",
         "- **Speed**: each model in a fresh process; warm-up passes first, then batch-1 latency as median and p90 "
         "over the timed runs counted in the speed table; throughput per batch size, model only; decode and "
-        "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each measurement "
-        "runs twice; the spread between the runs is reported and marked when wide.",
+        "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each model is "
+        "measured in repeated fresh processes (two by default); the figures are medians over the repeats, and "
+        "their spread is reported and marked when wide.",
         "- **Memory**: weight bytes; peak resident set size (RSS) growth over the process baseline while "
         "loading and while running, each model in its own fresh process; on GPU "
         "`torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`. Summing torch.profiler's "
