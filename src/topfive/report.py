@@ -269,9 +269,10 @@ def _section_setup(study: Study, names: list[str]) -> list[str]:
     ds = study.dataset
     lines += ["### Photo set", ""]
     if ds:
+        failed = ds.get("n_failed") or 0
         lines.append(
-            f"`{ds.get('path', '?')}`: {ds.get('n_images', '?')} photos read, {ds.get('n_failed', 0)} unreadable "
-            "(listed below, excluded from n)."
+            f"`{ds.get('path', '?')}`: {ds.get('n_images', '?')} photos read"
+            + (f", {failed} unreadable (listed below, excluded from n)." if failed else ", none unreadable.")
         )
         lines.append("")
         labels = ds.get("labels", {})
@@ -496,6 +497,8 @@ def _section_gallery(study: Study, out_dir: Path, roots: list[Path], names: list
         return lines + ["No photo where the models with weights disagree at top-1 (or fewer than two such models).", ""]
     folder = out_dir / "gallery"
     gallery.ignore_folder(folder)
+    for old in folder.glob("*.jpg"):  # thumbnails of an earlier report
+        old.unlink()
     sets = {k: set(v) for k, v in study.dataset.get("label_sets", {}).items()}
     lines += [
         f"Photos where the models' top-1 differ ({len(chosen)} shown), with each model's top-5; ✓ marks a class "
