@@ -578,6 +578,7 @@ def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str,
         f"Generated {now} by `topfive report`" + (f" (`{command}`)" if command else "")
         + ". Every figure below is computed from the result files of `topfive evaluate`"
         + (f" (`{study.eval_dir}`)" if study.eval_dir else "")
+        + (f", written {study.created}," if study.created else "")
         + " and `topfive bench`" + (f" (`{study.bench_dir}`)" if study.bench_dir else "") + ".", "",
         *[line for note in notes or [] for line in (f"> {note}", "")],
         "## Conclusions", "",

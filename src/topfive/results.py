@@ -94,14 +94,6 @@ class Study:
     def real_models(self) -> list[str]:
         return [m for m in self.models if self.has_weights(m)]
 
-    def unavailable_reason(self, model: str) -> str:
-        row = self.summary.get(model, {})
-        w = row.get("weights", "")
-        if w.startswith("not available"):
-            return w.partition(":")[2].strip() or "not available"
-        b = self.bench.get(model, {})
-        return "architecture only" if b.get("weights") == "architecture only" else w
-
     def batch_sizes(self) -> list[int]:
         sizes = set()
         for row in self.bench.values():
