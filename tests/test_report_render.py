@@ -240,6 +240,8 @@ def test_sources_of_any_shape():
     assert report._fact("x", {"a": 1}) == "x (a: 1)"
     record = {"repo": "o/r", "commit": "f116512649d4", "dataset": "Animals-10", "n": 10}
     assert report._fact("o/r@f116512649d4", record) == "Animals-10 (10; o/r@f116512)"
+    wheel = {"repo": "scikit-image (wheel)", "commit": "n/a (wheel)", "n": 2}
+    assert report._fact("skimage", wheel) == "skimage (2; scikit-image (wheel))"
     assert report._fact("licence", "unstated") == "licence: unstated"
 
 

@@ -246,7 +246,9 @@ def _fact(key, value) -> str:
     if value in ("", None):
         return str(key)
     if isinstance(value, dict) and "n" in value:  # evaluate's {repo@commit: {repo, commit, dataset, n}}
-        where = f"{value['repo']}@{str(value.get('commit', ''))[:7]}" if value.get("repo") else ""
+        commit = str(value.get("commit", ""))
+        commit = commit[:7] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else ""
+        where = (value.get("repo") or "") + (f"@{commit}" if commit else "")
         name = value.get("dataset") or key
         return f"{name} ({value['n']}" + (f"; {where}" if where and where not in str(name) else "") + ")"
     if isinstance(value, dict):
@@ -417,7 +419,8 @@ def _section_memory(study: Study, chart: str | None) -> list[str]:
         rows.append(row)
     lines += [
         "Weights: the weight file's bytes. Peak RSS growth: in a fresh process per model, the peak resident "
-        "memory while loading, and while running, minus the process's baseline after imports; \"run over "
+        "memory while loading, and while running (every batch size, so the largest batch dominates), minus "
+        "the process's baseline after imports; \"run over "
         "loaded\": the running peak minus the resident memory once the model was loaded (what inference adds)."
         + (" CUDA peak: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`." if cuda else ""), "",
     ]
@@ -434,6 +437,8 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
     real = study.real_models
     if not real:
         return lines + ["No model with weights: nothing to calibrate.", ""]
+    sets = study.dataset.get("label_sets", {})
+    broad = max((k for k in sets if len(sets[k]) > 1), key=lambda k: len(sets[k]), default=None)
     rows = []
     for m in real:
         e = ece_fraction(study, m)
@@ -445,9 +450,10 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
     lines += [
         "ECE: expected calibration error of the top-1 probability over 15 equal-width bins (0 = the probability "
         "is the hit rate). Severity: for each wrong top-1, the WordNet distance from the predicted class to the "
-        "nearest accepted class (small = a near miss, e.g. a related breed). Where a label accepts many classes "
-        "(dog: 118 breeds) the top-1 class's probability understates the chance that the top-1 is in the set, "
-        "so models look under-confident there.", "",
+        "nearest accepted class (small = a near miss, e.g. a related breed)."
+        + (f" Where a label accepts many classes ({broad}: {len(sets[broad])}) the top-1 class's probability "
+           "understates the chance that the top-1 is in the set, so models look under-confident there."
+           if broad else ""), "",
     ]
     lines += _table(["model", "ECE %", "wrong top-1", "mean severity", "distance:count"], rows, left=(4,))
     if chart:
