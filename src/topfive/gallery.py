@@ -29,18 +29,20 @@ def disagreements(study: Study) -> list[tuple[str, str, dict[str, dict]]]:
         if len(rows) < 2 or len(top1) < 2:
             continue
         mixed = len({_truthy(row["hit1"]) for row in rows.values()}) > 1
-        picked[label_of[file]].append((not mixed, file))
-    queues = {label: sorted(items) for label, items in picked.items()}
-    for items in queues.values():
-        items.reverse()
+        # most telling first: some model right and some wrong, then the most different answers
+        picked[label_of[file]].append(((mixed, len(top1)), file))
+    for items in picked.values():
+        items.sort(key=lambda item: (-item[0][0], -item[0][1], item[1]))
+    # one photo per label per round; labels whose best photo tells most, and where the models
+    # disagree most often, come first
+    order = sorted(picked, key=lambda label: (-picked[label][0][0][0], -picked[label][0][0][1],
+                                              -len(picked[label]), label))
     chosen = []
-    # round robin over the labels, the mixed-outcome photos of each label first
-    while queues and len(chosen) < GALLERY_SIZE:
-        for label in sorted(queues):
-            if queues[label] and len(chosen) < GALLERY_SIZE:
-                _, file = queues[label].pop()
+    for round_ in range(max((len(v) for v in picked.values()), default=0)):
+        for label in order:
+            if round_ < len(picked[label]) and len(chosen) < GALLERY_SIZE:
+                file = picked[label][round_][1]
                 chosen.append((file, label, per_file[file]))
-        queues = {k: v for k, v in queues.items() if v}
     return chosen
 
 
