@@ -19,6 +19,6 @@ test: install
 	$(BIN)/python -m pytest -q
 
 report: install
-	$(BIN)/topfive classify --model efficientnet_lite0,efficientnet_lite1,efficientnet_lite2,alexnet,googlenet,resnet50 samples
+	$(BIN)/topfive report --readme README.md
 
 .PHONY: install test report

@@ -1,0 +1,76 @@
+"""The gallery of disagreements: photos whose top-1 differs between the models with weights, and
+small JPEG thumbnails of them for the report folder (never committed: the photos are not ours)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from .results import Study, _truthy
+
+GALLERY_SIZE = 12
+THUMB_PX = 176
+
+
+def disagreements(study: Study) -> list[tuple[str, str, dict[str, dict]]]:
+    """Photos whose top-1 differs between models with weights: (file, label, {model: row}),
+    informative first (some model right, some wrong), spread over the labels."""
+    real = set(study.real_models)
+    per_file: dict[str, dict[str, dict]] = defaultdict(dict)
+    label_of: dict[str, str] = {}
+    for r in study.predictions:
+        if r["model"] in real:
+            per_file[r["file"]][r["model"]] = r
+            label_of[r["file"]] = r["label"]
+    picked: dict[str, list] = defaultdict(list)
+    for file, rows in per_file.items():
+        top1 = {row["top5_indices"].split()[0] for row in rows.values() if row["top5_indices"].split()}
+        if len(rows) < 2 or len(top1) < 2:
+            continue
+        mixed = len({_truthy(row["hit1"]) for row in rows.values()}) > 1
+        # most telling first: some model right and some wrong, then the most different answers
+        picked[label_of[file]].append(((mixed, len(top1)), file))
+    for items in picked.values():
+        items.sort(key=lambda item: (-item[0][0], -item[0][1], item[1]))
+    # one photo per label per round; labels whose best photo tells most, and where the models
+    # disagree most often, come first
+    order = sorted(picked, key=lambda label: (-picked[label][0][0][0], -picked[label][0][0][1],
+                                              -len(picked[label]), label))
+    chosen = []
+    for round_ in range(max((len(v) for v in picked.values()), default=0)):
+        for label in order:
+            if round_ < len(picked[label]) and len(chosen) < GALLERY_SIZE:
+                file = picked[label][round_][1]
+                chosen.append((file, label, per_file[file]))
+    return chosen
+
+
+def find_photo(file: str, roots: list[Path]) -> Path | None:
+    p = Path(file)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    return next((root / p for root in roots if (root / p).is_file()), None)
+
+
+def thumbnail(src: Path, dest: Path) -> str | None:
+    from .images import ImageError, load_image
+
+    try:
+        img = load_image(src, draft_size=THUMB_PX * 2)
+    except ImageError as e:
+        return e.reason
+    img.thumbnail((THUMB_PX, THUMB_PX))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    img.save(dest, "JPEG", quality=80)
+    return None
+
+
+def thumbnail_name(file: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", file.strip("/")).removesuffix(".jpg") + ".jpg"
+
+
+def ignore_folder(folder: Path) -> None:
+    """Keeps the thumbnails out of git: they are made from photos that are not redistributable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".gitignore").write_text("# thumbnails of the photo set: generated, not committed\n*\n")
