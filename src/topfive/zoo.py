@@ -100,13 +100,15 @@ class TorchvisionEntry(ModelEntry):
     def build(self, pretrained=True, weights_file=None):
         import torchvision.models
 
-        model = torchvision.models.get_model(self.arch, weights=None, num_classes=1000)
+        # The weights first: no time spent building an architecture whose weights can't be had.
+        state, origin = None, ""
         if weights_file:
-            return apply_state_dict(model, load_state_dict_file(weights_file), f"weights file {weights_file}")
-        if pretrained:
+            state, origin = load_state_dict_file(weights_file), f"weights file {weights_file}"
+        elif pretrained:
             state, origin = torchvision_state_dict(self.weights, self.info.name)
-            return apply_state_dict(model, state, origin)
-        return model
+        kwargs = {"init_weights": False} if state is not None and self.arch in ("googlenet", "inception_v3") else {}
+        model = torchvision.models.get_model(self.arch, weights=None, num_classes=1000, **kwargs)
+        return apply_state_dict(model, state, origin) if state is not None else model
 
 
 # EfficientNet-Lite: architecture from `efficientnet-lite-pytorch`, whose state-dict keys are the
