@@ -66,3 +66,21 @@ def test_weights_file_is_used_and_checked(tmp_path, torch_home):
         Classifier("resnet18", weights_file=str(not_torch))
     with pytest.raises(WeightsUnavailable, match="no such file"):
         Classifier("resnet18", weights_file=str(tmp_path / "absent.pt"))
+
+
+@pytest.mark.parametrize("arch, weights", [("googlenet", torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1)])
+def test_architecture_matches_torchvisions_own_builder(torch_home, arch, weights):
+    """GoogLeNet's weights need transform_input=True and aux heads while loading: the model we build
+    from the cache must compute exactly what torchvision's builder makes of the same file."""
+    torch.manual_seed(0)
+    donor = torchvision.models.get_model(arch, weights=None, transform_input=True, aux_logits=True, init_weights=False)
+    path = torch_home / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[1]
+    path.parent.mkdir(parents=True)
+    torch.save(donor.state_dict(), path)
+
+    ours = Classifier(f"{arch}:{weights.name}").backend.model
+    theirs = torchvision.models.get_model(arch, weights=weights).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+    assert sum(p.numel() for p in ours.parameters()) == weights.meta["num_params"]

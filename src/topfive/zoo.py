@@ -106,9 +106,29 @@ class TorchvisionEntry(ModelEntry):
             state, origin = load_state_dict_file(weights_file), f"weights file {weights_file}"
         elif pretrained:
             state, origin = torchvision_state_dict(self.weights, self.info.name)
-        kwargs = {"init_weights": False} if state is not None and self.arch in ("googlenet", "inception_v3") else {}
-        model = torchvision.models.get_model(self.arch, weights=None, num_classes=1000, **kwargs)
-        return apply_state_dict(model, state, origin) if state is not None else model
+        model = torchvision.models.get_model(self.arch, weights=None, **self._builder_kwargs())
+        if state is not None:
+            apply_state_dict(model, state, origin)
+        return self._inference_form(model)
+
+    def _builder_kwargs(self) -> dict:
+        """The arguments torchvision's own builder sets when it is given these weights, so that the
+        architecture (random or loaded) is the one the weights were made for."""
+        kwargs = {"num_classes": len(self.weights.meta["categories"])}
+        if self.arch in ("googlenet", "inception_v3"):
+            # trained on inputs in another normalisation: the model converts ImageNet-normalised input
+            kwargs.update(transform_input=True, aux_logits=True, init_weights=False)
+        if self.arch.startswith("vit_"):
+            kwargs["image_size"] = self.weights.meta["min_size"][0]
+        return kwargs
+
+    def _inference_form(self, model):
+        """Auxiliary classifiers only serve training; torchvision drops them after loading too."""
+        if self.arch == "googlenet":
+            model.aux_logits, model.aux1, model.aux2 = False, None, None
+        elif self.arch == "inception_v3":
+            model.aux_logits, model.AuxLogits = False, None
+        return model
 
 
 # EfficientNet-Lite: architecture from `efficientnet-lite-pytorch`, whose state-dict keys are the
