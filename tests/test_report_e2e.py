@@ -1,10 +1,6 @@
 """End-to-end: `run_study` on a small subset of ../shared/eval with EfficientNet-Lite0 and one
-architecture-only model, through the real `topfive evaluate` and `topfive bench` (issues 3 and 4).
-
-Not collected yet (its name does not start with test_): those commands live in other branches.
-After the merge, rename it to tests/test_report_e2e.py; if bench has flags that shorten a run
-(it runs bench with --quick: the machinery, not figures).
-"""
+architecture-only model, through the real `topfive evaluate` and `topfive bench` (bench in its
+--quick mode: the machinery, not figures)."""
 
 import csv
 import json
