@@ -8,6 +8,7 @@ import os
 import sys
 
 DEFAULT_MODEL = "efficientnet_lite0"
+MODELS_DIR_HELP = "a folder holding the model files of model cards (sets $TOPFIVE_MODELS_DIR)"
 
 
 def _models_arg(text: str) -> list[str]:
@@ -342,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="topfive 0.1.0")
     parser.add_argument(
-        "--models-dir", metavar="DIR", help="a folder of model files for model cards (sets $TOPFIVE_MODELS_DIR)"
+        "--models-dir", metavar="DIR", help=MODELS_DIR_HELP
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_classify(sub)
@@ -351,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_labels(sub)
     _add_bench(sub)
     _add_report(sub)
+    for command in sub.choices.values():  # also accepted after the command name
+        command.add_argument("--models-dir", metavar="DIR", default=argparse.SUPPRESS, help=MODELS_DIR_HELP)
     return parser
 
 
