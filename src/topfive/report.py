@@ -179,7 +179,7 @@ def conclusions(study: Study) -> list[str]:
         sev = [(s, m) for s, m in sev if s is not None]
         if sev:
             s, m = min(sev)
-            out.append(f"**Mildest mistakes**: {m} (mean WordNet distance of a wrong top-1 to the label: {s:.1f}).")
+            out.append(f"**Mildest mistakes**: {m} (mean severity of a wrong top-1, in WordNet steps up to the ancestor it shares with the label: {s:.1f}).")
     elif study.summary:
         out.append("No model had weights here, so no accuracy on the photo set could be measured.")
     lat = [(_num(study.bench[m].get("latency_ms_median")), m) for m in study.bench]
@@ -449,8 +449,8 @@ def _section_calibration(study: Study, chart: str | None) -> list[str]:
                      " ".join(f"{d}:{c}" for d, c in dist) or "—"])
     lines += [
         "ECE: expected calibration error of the top-1 probability over 15 equal-width bins (0 = the probability "
-        "is the hit rate). Severity: for each wrong top-1, the WordNet distance from the predicted class to the "
-        "nearest accepted class (small = a near miss, e.g. a related breed)."
+        "is the hit rate). Severity: for each wrong top-1, the hypernym steps from the nearest accepted class up to "
+        "the lowest WordNet ancestor it shares with the predicted class (small = a near miss, e.g. a related breed)."
         + (f" Where a label accepts many classes ({broad}: {len(sets[broad])}) the top-1 class's probability "
            "understates the chance that the top-1 is in the set, so models look under-confident there."
            if broad else ""), "",
@@ -472,8 +472,9 @@ def _section_method(study: Study) -> list[str]:
         "- **Significance**: McNemar's exact (binomial) test on the photos where exactly one model of a pair is "
         f"right at top-1; p < {SIGNIFICANCE} is called significant. With many pairs some will pass by chance.",
         "- **Calibration**: ECE over 15 bins of the top-1 probability; the reliability diagram plots the hit rate "
-        "against the mean probability per bin. **Severity**: WordNet path distance of a wrong top-1 to the nearest "
-        "accepted class.",
+        "against the mean probability per bin. **Severity**: the height of the lowest common WordNet ancestor of a "
+        "wrong top-1 and the nearest accepted class (Bertinetto et al., *Making Better Mistakes*, 2020): a horse "
+        "called ox meets it at *ungulate*, 4 steps up; called Great Dane, only at *placental mammal*, 5 steps.",
         "- **Speed**: each model in a fresh process; warm-up passes first, then batch-1 latency as median and p90 "
         "over the timed runs counted in the speed table; throughput per batch size, model only; decode and "
         "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each model is "
