@@ -58,8 +58,8 @@ def _add_speed_options(p) -> None:
     )
     p.add_argument(
         "--draft", action="store_true",
-        help="decode large JPEGs at a reduced DCT scale (1/2..1/8, never below the crop's source size): "
-        "much faster on phone photos, predictions kept (see docs/performance.md)",
+        help="decode large JPEGs at a reduced DCT scale (1/2..1/8, never below twice the side the crop is "
+        "taken from): ~4x faster decoding of 12 MP photos, top-1 kept on 99 %% of them (docs/performance.md)",
     )
     p.add_argument("--threads", type=int, help="intra-op threads for the model (default: all cores)")
 
