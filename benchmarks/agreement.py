@@ -65,6 +65,11 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=None, help="12 MP versions of this many photos (default: all; 0: none)")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--only-big", action="store_true", help="skip the per-path section; 12 MP draft check only")
+    parser.add_argument(
+        "--only-draft", action="store_true",
+        help="draft decode of the photos as they are, only (through the onnx backend; photos the draft "
+        "does not touch count as agreeing, as they decode to identical pixels)",
+    )
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -82,6 +87,18 @@ def main() -> None:
         clf = Classifier(name)  # eager reference; .prepare gives the full decode
         drafting = Classifier(name, backend=clf.backend, draft=True)
         classifiers[name] = (clf, drafting)
+        if args.only_draft:
+            fast = make_backend(entry, "onnx")
+            touched = [i for i, p in enumerate(paths) if min(Image.open(p).size) > 2 * drafting.draft_size()]
+            full = torch.stack([clf.prepare(paths[i]) for i in touched])
+            draft = torch.stack([drafting.prepare(paths[i]) for i in touched])
+            flips = int((run_all(fast, full).argmax(-1) != run_all(fast, draft).argmax(-1)).sum())
+            print(
+                f"{name}: draft decode (photos as they are)  agreement {1 - flips / len(paths):7.2%} "
+                f"({len(paths) - flips}/{len(paths)}; {len(touched)} photos decoded differently, {flips} flipped; onnx backend)",
+                flush=True,
+            )
+            continue
         if args.only_big:
             continue
         full = torch.stack([clf.prepare(p) for p in paths])
