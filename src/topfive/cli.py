@@ -41,7 +41,29 @@ def _add_classify(sub) -> None:
     p.add_argument("--recursive", "-r", action="store_true", help="also take images in sub-folders")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
     p.add_argument("--weights-file", help="a local state dict to load instead of the published weights")
+    _add_speed_options(p)
     p.set_defaults(run=_cmd_classify)
+
+
+def _add_speed_options(p) -> None:
+    """--backend/--draft/--calibration/--threads, shared by the commands that run models."""
+    p.add_argument(
+        "--backend", choices=["auto", "eager", "compile", "onnx", "int8"], default="auto",
+        help="how a torchvision / EfficientNet-Lite model runs: auto (default: onnx on CPU when onnxruntime "
+        "is installed, else eager), eager PyTorch (the reference), torch.compile, ONNX Runtime (exported "
+        "once, cached in ~/.cache/topfive/onnx or $TOPFIVE_CACHE), or int8 ONNX Runtime (calibrated on "
+        "photos; needs --calibration). Model cards always run on their own runtime.",
+    )
+    p.add_argument(
+        "--calibration", metavar="DIR",
+        help="photos to calibrate int8 on (a folder of typical images; 64 are taken, spread evenly)",
+    )
+    p.add_argument(
+        "--draft", action="store_true",
+        help="decode large JPEGs at a reduced DCT scale (1/2..1/8, never below twice the side the crop is "
+        "taken from): ~4x faster decoding of 12 MP photos, top-1 kept on 99 %% of them (docs/performance.md)",
+    )
+    p.add_argument("--threads", type=int, help="intra-op threads for the model (default: all cores)")
 
 
 def _cmd_classify(args) -> int:
@@ -55,9 +77,16 @@ def _cmd_classify(args) -> int:
     if not paths:
         return _fail("no image files found in " + ", ".join(args.paths))
     results, broken_models = [], 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     for name in args.model:
         try:
-            clf = Classifier(name, device=args.device, weights_file=args.weights_file, batch_size=args.batch_size)
+            clf = Classifier(
+                name, device=args.device, weights_file=args.weights_file, batch_size=args.batch_size,
+                backend=args.backend, calibration=args.calibration, draft=args.draft, threads=args.threads,
+            )
         except Exception as e:  # unknown model, weights not available, bad weights file, missing runtime
             print(f"topfive: {name}: {e}", file=sys.stderr)
             broken_models += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -66,7 +67,14 @@ class Classifier:
         batch_size: int = 16,
         workers: int | None = None,
         draft: bool = False,
+        backend=None,
+        calibration=None,
+        threads: int | None = None,
     ):
+        """`backend`: None (the model's own runtime: eager PyTorch for zoo models, the card's
+        runtime for model cards), one of backends.BACKENDS for zoo models, or a ready Backend
+        object (benchmarks pass one built from a random-weight architecture). `calibration`: photos
+        for the int8 backend. `draft`: decode large JPEGs at a reduced DCT scale (see prepare)."""
         self.entry = resolve(model)
         self.info = self.entry.info
         self.name = self.info.name
@@ -74,11 +82,28 @@ class Classifier:
         self.batch_size = batch_size
         self.workers = workers or default_workers()
         self.draft = draft
-        self.backend = self.entry.load_backend(device=device, weights_file=weights_file)
+        if backend is None:
+            self.backend = self.entry.load_backend(device=device, weights_file=weights_file)
+        elif not isinstance(backend, str):
+            self.backend = backend
+        else:
+            from .backends import make_backend
+
+            self.backend = make_backend(
+                self.entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
+            )
+
+    def draft_size(self) -> int:
+        """The least shorter side a draft decode keeps: twice the side the crop is taken from.
+
+        Measured on 12 MP versions of 100 eval photos: decoding down to 1x that side kept top-1 on
+        97-98 %, 2x on 99 % (Lite0 and Lite2), still ~4x less decode+preprocess time than full.
+        """
+        return 2 * math.ceil(self.spec.size / self.spec.crop_pct)
 
     def prepare(self, source: ImageSource) -> torch.Tensor:
         """Decode and preprocess one image to the tensor the model takes."""
-        draft_size = (self.spec.resize or self.spec.size) if self.draft else None
+        draft_size = self.draft_size() if self.draft else None
         return preprocess(load_image(source, draft_size=draft_size), self.spec)
 
     def _prepare_or_error(self, source: ImageSource):
@@ -98,20 +123,36 @@ class Classifier:
             for vs, ix in zip(values, indices)
         ]
 
+    def _prepared_ahead(self, pool: ThreadPoolExecutor, chunks: list[list]) -> Iterator[tuple[list, list]]:
+        """(chunk, its tensors or ImageErrors), submitting chunk k+1 to the pool before handing out k."""
+        submit = lambda chunk: [pool.submit(self._prepare_or_error, s) for s in chunk]  # noqa: E731
+        upcoming = submit(chunks[0]) if chunks else []
+        try:
+            for k, chunk in enumerate(chunks):
+                prepared = [f.result() for f in upcoming]
+                upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
+                yield chunk, prepared
+        finally:
+            for f in upcoming:  # the caller stopped early: drop the batch decoded ahead
+                f.cancel()
+
     def iter_predict(
         self, sources: Iterable[ImageSource], top_k: int = 5, progress: bool = False
     ) -> Iterator[Prediction | Failure]:
-        """Yield one Prediction or Failure per source, in order; decoding runs in worker threads."""
+        """Yield one Prediction or Failure per source, in order.
+
+        Decoding runs in worker threads one batch ahead: while the model runs on batch k, the
+        workers decode and preprocess batch k+1 (at most two batches are held at a time).
+        """
         sources = list(sources)
+        chunks = [sources[start : start + self.batch_size] for start in range(0, len(sources), self.batch_size)]
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(sources), desc=self.name, unit="img", delay=1.0, leave=False)
         with ThreadPoolExecutor(self.workers) as pool:
-            for start in range(0, len(sources), self.batch_size):
-                chunk = sources[start : start + self.batch_size]
-                prepared = list(pool.map(self._prepare_or_error, chunk))
+            for chunk, prepared in self._prepared_ahead(pool, chunks):
                 good = [t for t in prepared if isinstance(t, torch.Tensor)]
                 tops = iter(self._top(self.backend.probabilities(stack(good, self.spec)), top_k) if good else [])
                 for source, item in zip(chunk, prepared):

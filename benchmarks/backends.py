@@ -1,0 +1,127 @@
+"""Backend throughput on CPU, and what int8 costs in agreement and accuracy. Prints figures; no pass/fail.
+
+1. ResNet-50 architecture (random weights, seed 0; speed does not depend on weight values), batch 16:
+   our backends vs ONNX Runtime's own `session.run` on the same exported file, timed round-robin.
+2. EfficientNet-Lite0/1/2 (real weights): fp32 vs int8 throughput at batch 16, and on the photo set
+   (../shared/eval, full decode) top-1 agreement of int8 with the eager fp32 reference and the
+   accuracy of both.
+
+    PYTHONPATH=src python benchmarks/backends.py            # everything (~10 min on 2 busy cores)
+    PYTHONPATH=src python benchmarks/backends.py --photos 100 --no-compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import EVAL, accuracy, interleaved, load, machine, photo_set, top1_agreement  # noqa: E402
+
+from topfive.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
+from topfive.images import load_image  # noqa: E402
+from topfive.preprocess import preprocess  # noqa: E402
+from topfive.zoo import resolve  # noqa: E402
+
+CALIBRATION = EVAL / "images"
+
+
+def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
+    print(f"\n## ResNet-50 architecture (random weights, seed 0), batch {batch}, fp32 unless said")
+    entry = resolve("resnet50")
+    torch.manual_seed(0)
+    model = entry.build(pretrained=False)
+    x = torch.randn(batch, 3, 224, 224)
+    xn = x.numpy()
+    start = time.perf_counter()
+    onnx = make_backend(entry, "onnx", model=model, tag="random-seed0")
+    print(f"ONNX export (or cache hit): {time.perf_counter() - start:.1f} s -> {onnx.path.name}")
+    start = time.perf_counter()
+    int8 = make_backend(entry, "int8", model=model, tag="random-seed0", calibration=CALIBRATION)
+    print(f"int8 quantisation (or cache hit): {time.perf_counter() - start:.1f} s -> {int8.path.name}")
+    contenders = {
+        "onnxruntime session.run (reference)": lambda: onnx.raw(xn),
+        "backend=onnx (ours, + softmax)": lambda: onnx.probabilities(x),
+        "backend=eager, NCHW": (lambda b: lambda: b.probabilities(x))(TorchBackend(model)),
+        "backend=eager, channels_last": (lambda b: lambda: b.probabilities(x))(TorchBackend(model, channels_last=True)),
+        "backend=int8 (ORT static QDQ)": lambda: int8.probabilities(x),
+    }
+    if compile_too:
+        compiled = CompiledBackend(model)
+        start = time.perf_counter()
+        compiled.probabilities(x)
+        print(f"torch.compile first call (compilation): {time.perf_counter() - start:.1f} s")
+        contenders["backend=compile (inductor, channels_last)"] = lambda: compiled.probabilities(x)
+    seconds = interleaved(contenders, rounds=rounds)
+    ort = batch / seconds["onnxruntime session.run (reference)"]
+    fp32_best = max(batch / s for name, s in seconds.items() if "int8" not in name and "reference" not in name)
+    print(f"{'contender':45s} {'img/s':>7s} {'x ORT':>6s}")
+    for name, s in seconds.items():
+        print(f"{name:45s} {batch / s:7.1f} {batch / s / ort:6.2f}")
+    int8_speed = batch / seconds["backend=int8 (ORT static QDQ)"]
+    print(f"int8 / best fp32 backend of ours: {int8_speed / fp32_best:.2f}x;  int8 / ORT fp32: {int8_speed / ort:.2f}x")
+
+
+def photo_tensors(entry, photos):
+    return torch.stack([preprocess(load_image(path), entry.info.preprocess) for path, _ in photos])
+
+
+def run_all(backend, tensors: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    return torch.cat([backend.probabilities(tensors[i : i + batch]) for i in range(0, len(tensors), batch)])
+
+
+def lite_int8(batch: int, rounds: int, photos_limit: int | None) -> None:
+    photos = photo_set(photos_limit)
+    accepted = [ok for _, ok in photos]
+    print(f"\n## EfficientNet-Lite (real weights): speed at batch {batch}; agreement on {len(photos)} photos")
+    print(
+        f"{'model':20s} {'eager NCHW':>11s} {'onnx img/s':>10s} {'int8 img/s':>10s} {'int8/onnx':>9s} "
+        f"{'int8/eager':>10s} {'agree':>6s} {'acc fp32':>8s} {'acc int8':>8s} {'change':>7s}"
+    )
+    for n in (0, 1, 2):
+        entry = resolve(f"efficientnet_lite{n}")
+        size = entry.info.preprocess.size
+        reference = TorchBackend(entry.build())  # eager fp32, NCHW: the reference path
+        eager = reference  # timed as the reference path (NCHW); backend=eager adds channels_last
+        onnx = make_backend(entry, "onnx")
+        int8 = make_backend(entry, "int8", calibration=CALIBRATION)
+        x = torch.randn(batch, 3, size, size)
+        seconds = interleaved(
+            {"eager": lambda: eager.probabilities(x), "onnx": lambda: onnx.probabilities(x), "int8": lambda: int8.probabilities(x)},
+            rounds=rounds,
+        )
+        speed = {k: batch / s for k, s in seconds.items()}
+        tensors = photo_tensors(entry, photos)
+        ref = run_all(reference, tensors)
+        q = run_all(int8, tensors)
+        acc_ref, acc_q = accuracy(ref, accepted), accuracy(q, accepted)
+        print(
+            f"{entry.info.name:20s} {speed['eager']:11.1f} {speed['onnx']:10.1f} {speed['int8']:10.1f} "
+            f"{speed['int8'] / speed['onnx']:9.2f} {speed['int8'] / speed['eager']:10.2f} "
+            f"{top1_agreement(ref, q):6.1%} {acc_ref:8.1%} {acc_q:8.1%} {100 * (acc_q - acc_ref):+6.1f}pp",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--photos", type=int, default=None, help="use this many photos (default: all)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile)")
+    parser.add_argument("--only", choices=["resnet50", "lite"], help="run one part only")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if args.only != "lite":
+        resnet50_speed(args.batch, args.rounds, not args.no_compile)
+    if args.only != "resnet50":
+        lite_int8(args.batch, args.rounds, args.photos)
+    print(f"\nat the end: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Files -> top-5 throughput against model-only throughput, on ~500 px photos and on 12 MP JPEGs.
+
+End to end is `Classifier.iter_predict` over files (decode + preprocess in worker threads, one batch
+ahead of the model, then top-5 objects); model-only is the same backend on a ready batch. The two
+are timed alternately in the same run, and the ratio is printed.
+
+12 MP JPEGs: a few photos from ../shared/eval, centre-cropped to 4:3, upscaled to 4000x3000
+(bicubic) and saved at quality 90 into a temporary folder that is deleted afterwards.
+
+    PYTHONPATH=src python benchmarks/end_to_end.py                       # resnet50 arch, onnx
+    PYTHONPATH=src python benchmarks/end_to_end.py --model efficientnet_lite0 --backend eager
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import load, machine, photo_set  # noqa: E402
+
+from topfive.backends import make_backend  # noqa: E402
+from topfive.predict import Classifier  # noqa: E402
+from topfive.zoo import resolve  # noqa: E402
+
+
+def make_12mp(photos: list[str], folder: Path) -> list[str]:
+    out = []
+    for i, path in enumerate(photos):
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        cw, ch = (w, round(w * 3 / 4)) if w * 3 <= h * 4 else (round(h * 4 / 3), h)
+        img = img.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
+        target = folder / f"big{i:02d}.jpg"
+        img.resize((4000, 3000), Image.BICUBIC).save(target, quality=90)
+        out.append(str(target))
+    return out
+
+
+def backend_for(name: str, kind: str):
+    """The backend, with published weights where they are here, else the architecture with
+    random weights (seed 0): speed does not depend on weight values."""
+    entry = resolve(name)
+    if entry.weights_status() in ("cached", "packaged", "local"):
+        return make_backend(entry, kind, calibration=_calibration()), "published weights"
+    torch.manual_seed(0)
+    model = entry.build(pretrained=False)
+    return make_backend(entry, kind, model=model, tag="random-seed0", calibration=_calibration()), "random weights"
+
+
+def _calibration():
+    from _common import EVAL
+
+    return EVAL / "images"
+
+
+def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
+    batch = clf.batch_size
+    x = torch.stack([clf.prepare(f) for f in files[:batch]])
+    list(clf.iter_predict(files[:batch]))  # warm-up (thread pool, first-call costs)
+    clf.backend.probabilities(x)
+    model_s, e2e_s = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(max(1, len(files) // batch)):
+            clf.backend.probabilities(x)
+        model_s.append(max(1, len(files) // batch) * batch / (time.perf_counter() - start))
+        start = time.perf_counter()
+        n = sum(1 for _ in clf.iter_predict(files))
+        e2e_s.append(n / (time.perf_counter() - start))
+    model, e2e = statistics.median(model_s), statistics.median(e2e_s)
+    print(
+        f"{label:48s} model-only {model:7.1f} img/s   end-to-end {e2e:7.1f} img/s   "
+        f"ratio {e2e / model:4.2f}   (rounds {rounds}; e2e {min(e2e_s):.1f}-{max(e2e_s):.1f})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--backend", default="onnx", choices=["eager", "compile", "onnx", "int8"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--photos", type=int, default=96, help="~500 px photos per round")
+    parser.add_argument("--big", type=int, default=16, help="12 MP JPEGs per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    backend, weights = backend_for(args.model, args.backend)
+    print(f"model {args.model} ({weights}), backend {args.backend}, batch {args.batch}")
+    photos = [p for p, _ in photo_set(args.photos)]
+    sizes = [Image.open(p).size for p in photos]
+    print(f"~500 px set: {len(photos)} photos from the eval set, median {statistics.median(w for w, _ in sizes):.0f}x"
+          f"{statistics.median(h for _, h in sizes):.0f}")
+    full = Classifier(args.model, backend=backend, batch_size=args.batch)
+    draft = Classifier(args.model, backend=backend, batch_size=args.batch, draft=True)
+    compare(full, photos, args.rounds, "~500 px JPEGs, full decode")
+    compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
+    with tempfile.TemporaryDirectory(prefix="topfive-12mp-") as tmp:
+        big = make_12mp([p for p, _ in photo_set(args.big)], Path(tmp))
+        print(f"12 MP set: {len(big)} JPEGs 4000x3000 q90, {sum(Path(b).stat().st_size for b in big) / len(big) / 1e6:.1f} MB each")
+        compare(full, big, args.rounds, "12 MP JPEGs, full decode")
+        compare(draft, big, args.rounds, "12 MP JPEGs, --draft (DCT scaling)")
+    print(f"at the end: {load()}")
+
+
+if __name__ == "__main__":
+    main()
