@@ -379,7 +379,8 @@ def _section_speed(study: Study, chart: str | None) -> list[str]:
         lo, hi = _num(r.get("latency_ms_min")), _num(r.get("latency_ms_max"))
         spread = _num(r.get("spread_pct"))
         rows.append([
-            m, r.get("weights", ""), _f(_num(r.get("latency_ms_median")), 2), _f(_num(r.get("latency_ms_p90")), 2),
+            m, r.get("weights", ""), (study.published.get(m) or Published()).runtime or "—",
+            _f(_num(r.get("latency_ms_median")), 2), _f(_num(r.get("latency_ms_p90")), 2),
             f"{_f(lo, 2)}–{_f(hi, 2)}", r.get("latency_runs", ""),
             *[_f(study.throughput(m, bs)) for bs in sizes],
             _f(_num(r.get("decode_ms")), 2), _f(_num(r.get("preprocess_ms")), 2),
@@ -390,11 +391,14 @@ def _section_speed(study: Study, chart: str | None) -> list[str]:
     lines += [
         f"On {env.get('device', '?')} ({env.get('cpu', '?')}), {env.get('threads', '?')} threads, "
         f"{env.get('dtype', '?')}; each model in its own fresh process. Latency: batch 1 after warm-up; "
-        "throughput: model only; end to end: decode + preprocess + model from the photo files.", "",
+        "throughput: model only; end to end: decode + preprocess + model from the photo files. Each model runs "
+        "as `evaluate` ran it: torchvision and EfficientNet-Lite models in eager PyTorch fp32 (the reference "
+        "path; `classify --backend onnx` is several times faster, see the README's performance section), model "
+        "cards in their own runtime.", "",
     ]
-    lines += _table(["model", "weights", "latency median (ms)", "p90 (ms)", "min–max (ms)", "runs",
+    lines += _table(["model", "weights", "runtime", "latency median (ms)", "p90 (ms)", "min–max (ms)", "runs",
                      *[f"img/s bs {bs}" for bs in sizes], "decode (ms)", "preprocess (ms)",
-                     "end to end (img/s)", "decode+preprocess share", "spread over repeats"], rows, right_from=2)
+                     "end to end (img/s)", "decode+preprocess share", "spread over repeats"], rows, right_from=3)
     notes = [f"- {m}: {r['spread_note']}" for m, r in study.bench.items() if r.get("spread_note")]
     errors = [f"- {m}: {r['error']}" for m, r in study.bench.items() if r.get("error")]
     lines += notes + errors + ([""] if notes or errors else [])

@@ -52,6 +52,10 @@ class Published:
     params: int | None = None
     gmacs: float | None = None
     source: str = ""
+    runtime: str = ""  # what runs the model in evaluate and bench
+
+
+RUNTIME_NAMES = {"litert": "LiteRT", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 def published(name: str) -> Published:
@@ -62,7 +66,8 @@ def published(name: str) -> Published:
         info = resolve(name).info
     except Exception:  # unknown name, card not loadable here: no published figures, never guessed
         return Published()
-    return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source)
+    runtime = RUNTIME_NAMES.get(info.extra.get("runtime"), info.extra.get("runtime") or "PyTorch eager")
+    return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source, runtime)
 
 
 @dataclass
