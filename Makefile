@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e ".[dev,onnx,openvino]"
+	$(BIN)/pip install -q -e ".[dev,onnx,openvino,tflite]"
 	touch $@
 
 install: $(BIN)/.installed
