@@ -82,9 +82,8 @@ def main() -> None:
     classifiers = {}
     for name in models:
         start = time.perf_counter()
-        entry = resolve(name)
-        spec = entry.info.preprocess
         clf = Classifier(name)  # eager reference; .prepare gives the full decode
+        entry = clf.entry
         drafting = Classifier(name, backend=clf.backend, draft=True)
         classifiers[name] = (clf, drafting)
         if args.only_draft:

@@ -5,7 +5,6 @@ Exports and quantisation happen once per module, into a temporary cache; speed i
 """
 
 import csv
-import os
 
 import numpy as np
 import pytest
@@ -132,11 +131,6 @@ def test_auto_is_onnx_on_cpu(entry, cache):
     assert make_backend(entry, "auto").name == "onnx"  # onnxruntime is installed here
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TOPFIVE_TEST_COMPILE"),
-    reason="compiling Lite0 takes 1-2.5 min on 2 busy cores; set TOPFIVE_TEST_COMPILE=1 to run it "
-    "(benchmarks/agreement.py measures compile agreement on the whole photo set)",
-)
 def test_compiled_matches_eager(entry, batch, reference):
     torch.manual_seed(0)
     compiled = CompiledBackend(entry.build())

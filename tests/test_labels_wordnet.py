@@ -7,7 +7,6 @@ from topfive.wordnet import (
     AmbiguousLabel,
     LabelError,
     UnknownLabel,
-    class_distance,
     distance_to_set,
     explain,
     resolve_label,
@@ -89,16 +88,6 @@ def test_table_covers_classes_and_reaches_entity():
             seen.add(w)
             w = table[w].hypernyms[0]
         assert w == entity
-
-
-def test_distances():
-    assert class_distance(339, 339) == 0
-    assert class_distance(281, 282) == 2  # tabby, tiger cat: siblings under domestic cat
-    # sorrel -> horse -> equine -> odd-toed ungulate -> ungulate <- even-toed ungulate <- ruminant <- bovid <- bovine
-    # <- cattle <- ox: 10 edges; an artefact (oxcart) is much further away
-    assert class_distance(339, 345) == 10
-    assert class_distance(339, 690) > 15
-    assert class_distance(339, 345) == class_distance(345, 339)
 
 
 def test_mistake_severity_ranks_ox_above_great_dane_for_a_horse():

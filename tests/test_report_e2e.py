@@ -4,7 +4,6 @@ architecture-only model, through the real `topfive evaluate` and `topfive bench`
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image

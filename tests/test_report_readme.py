@@ -1,7 +1,6 @@
 """Copying the report into the README's marked section."""
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -258,14 +258,6 @@ def _up_distances(wnid: str) -> dict[str, int]:
     return dist
 
 
-def class_distance(a: int, b: int) -> int:
-    """WordNet path length between classes a and b: the fewest hypernym/hyponym edges joining them
-    (through their closest common ancestor; 0 when a == b, 2 for siblings)."""
-    da = _up_distances(classes()[a].wnid)
-    db = _up_distances(classes()[b].wnid)
-    return min(da[w] + db[w] for w in da.keys() & db.keys())
-
-
 def lca_height(predicted: int, true: int) -> int:
     """Mistake severity: hypernym steps from the true class up to the lowest ancestor it shares
     with the predicted class (the height of their lowest common ancestor, as in Bertinetto et al.,
