@@ -155,11 +155,52 @@ class PhotoCalibrationReader:
         self.position = 0
 
 
-# The int8 recipe, chosen by measurement on EfficientNet-Lite0 (docs/performance.md): QDQ, uint8
-# activations with int8 per-channel weights, `reduce_range` (7-bit weights: on AVX2 CPUs without
-# VNNI the u8 x s8 kernels saturate 16-bit sums, which cost ~25 points of top-1 agreement without
-# it) and percentile (99.999) activation ranges, which beat min/max.
+# The int8 recipe, chosen by measurement on EfficientNet-Lite0 (`benchmarks/int8_recipes.py`,
+# docs/performance.md): QDQ, uint8 activations with int8 per-channel weights, `reduce_range` (7-bit
+# weights: on AVX2 CPUs without VNNI the u8 x s8 kernels saturate 16-bit sums, which costs ~12
+# points of top-1 agreement without it) and percentile (99.999) activation ranges.
 INT8_RECIPE = "qdq-pc-rr-p99999"
+
+
+def int8_recipe(**overrides) -> dict:
+    """`quantize_static` keyword arguments of the shipped recipe; benchmarks override single keys."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+    recipe = dict(
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.Percentile,
+        extra_options={"CalibPercentile": 99.999},
+    )
+    recipe.update(overrides)
+    return recipe
+
+
+def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> None:
+    """ONNX Runtime's recommended pre-pass (shape inference, graph clean-up) before quantisation."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
+
+
+def quantize_onnx(pre_path: Path, out_path: Path, reader, recipe: dict | None = None, calibration_cache=None) -> None:
+    """Quantise a pre-processed ONNX file with `recipe` (default: the shipped one).
+
+    `calibration_cache`: a JSON file where ONNX Runtime keeps the activation ranges, so variants of
+    a recipe that share the calibration do not run it again."""
+    from onnxruntime.quantization import quantize_static
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints progress
+        quantize_static(
+            str(pre_path),
+            str(out_path),
+            reader,
+            calibration_cache_path=None if calibration_cache is None else str(calibration_cache),
+            **(recipe or int8_recipe()),
+        )
 
 
 def quantize_int8(
@@ -169,9 +210,6 @@ def quantize_int8(
     from .runtimes import require
 
     require("onnxruntime", "onnx", "int8 quantisation")
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     files = calibration_files(calibration, count)
     path = fp32_path.with_name(f"{fp32_path.stem}-int8-{INT8_RECIPE}-cal{len(files)}x{_fingerprint(files)}.onnx")
     if path.is_file():
@@ -179,20 +217,8 @@ def quantize_int8(
     pre = _atomic_target(fp32_path.with_suffix(".pre.onnx"))
     tmp = _atomic_target(path)
     try:
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints progress
-            quantize_static(
-                str(pre),
-                str(tmp),
-                PhotoCalibrationReader(files, spec),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                reduce_range=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.Percentile,
-                extra_options={"CalibPercentile": 99.999},
-            )
+        preprocess_for_quantization(fp32_path, pre)
+        quantize_onnx(pre, tmp, PhotoCalibrationReader(files, spec))
         os.replace(tmp, path)
     finally:
         for leftover in (pre, tmp):
