@@ -28,6 +28,7 @@ from _common import load, machine, photo_set  # noqa: E402
 
 from topfive.backends import make_backend  # noqa: E402
 from topfive.predict import Classifier  # noqa: E402
+from topfive.runtimes import OnnxRuntimeBackend  # noqa: E402
 from topfive.zoo import resolve  # noqa: E402
 
 
@@ -102,6 +103,11 @@ def main() -> None:
     full = Classifier(args.model, backend=backend, batch_size=args.batch)
     draft = Classifier(args.model, backend=backend, batch_size=args.batch, draft=True)
     compare(full, photos, args.rounds, "~500 px JPEGs, full decode")
+    if args.backend in ("onnx", "int8"):
+        # ONNX Runtime's threads busy-wait between batches; here they would compete with decoding
+        quiet = OnnxRuntimeBackend(backend.path, device="cpu", spin=False)
+        compare(Classifier(args.model, backend=quiet, batch_size=args.batch), photos, args.rounds,
+                "~500 px JPEGs, full decode, ORT spinning off")
     compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
     with tempfile.TemporaryDirectory(prefix="topfive-12mp-") as tmp:
         big = make_12mp([p for p, _ in photo_set(args.big)], Path(tmp))

@@ -259,18 +259,10 @@ def make_input(spec, batch: int):
 def make_classifier(loaded: Loaded, device, batch_size: int):
     """A Classifier around the model already loaded (a second copy would disturb the memory figures)."""
     from .backends import TorchBackend
-    from .predict import Classifier, default_workers
+    from .predict import Classifier
 
-    clf = Classifier.__new__(Classifier)
-    clf.entry = loaded.entry
-    clf.info = loaded.entry.info if loaded.entry is not None else None
-    clf.name = loaded.name
-    clf.spec = loaded.spec
-    clf.batch_size = batch_size
-    clf.workers = default_workers()
-    clf.draft = False
-    clf.backend = loaded.backend or TorchBackend(loaded.module, device=str(device))
-    return clf
+    backend = loaded.backend or TorchBackend(loaded.module, device=str(device))
+    return Classifier.around(backend, loaded.name, loaded.spec, entry=loaded.entry, batch_size=batch_size)
 
 
 # --- the measurement ------------------------------------------------------------------------

@@ -75,23 +75,33 @@ class Classifier:
         runtime for model cards), one of backends.BACKENDS for zoo models, or a ready Backend
         object (benchmarks pass one built from a random-weight architecture). `calibration`: photos
         for the int8 backend. `draft`: decode large JPEGs at a reduced DCT scale (see prepare)."""
-        self.entry = resolve(model)
-        self.info = self.entry.info
-        self.name = self.info.name
-        self.spec = self.info.preprocess
+        entry = resolve(model)
+        if backend is None:
+            backend = entry.load_backend(device=device, weights_file=weights_file)
+        elif isinstance(backend, str):
+            from .backends import make_backend
+
+            backend = make_backend(
+                entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
+            )
+        self._attach(backend, entry.info.name, entry.info.preprocess, entry, batch_size, workers, draft)
+
+    @classmethod
+    def around(cls, backend, name: str, spec, entry=None, batch_size: int = 16, workers: int | None = None,
+               draft: bool = False) -> "Classifier":
+        """A Classifier around a backend that is already loaded, e.g. by `topfive bench`, which
+        must not load a second copy of the model (it would disturb the memory figures). `entry`
+        may be None for a model that no name resolves to (`python:` hooks)."""
+        clf = cls.__new__(cls)
+        clf._attach(backend, name, spec, entry, batch_size, workers, draft)
+        return clf
+
+    def _attach(self, backend, name, spec, entry, batch_size, workers, draft) -> None:
+        self.backend, self.name, self.spec, self.entry = backend, name, spec, entry
+        self.info = entry.info if entry is not None else None
         self.batch_size = batch_size
         self.workers = workers or default_workers()
         self.draft = draft
-        if backend is None:
-            self.backend = self.entry.load_backend(device=device, weights_file=weights_file)
-        elif not isinstance(backend, str):
-            self.backend = backend
-        else:
-            from .backends import make_backend
-
-            self.backend = make_backend(
-                self.entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
-            )
 
     def draft_size(self) -> int:
         """The least shorter side a draft decode keeps: twice the side the crop is taken from.

@@ -60,12 +60,17 @@ class OnnxRuntimeBackend(Backend):
         label_offset: int = 0,
         device: str = "cpu",
         threads: int | None = None,
+        spin: bool = True,
     ):
+        """`spin=False`: idle intra-op threads sleep instead of busy-waiting (ONNX Runtime spins by
+        default), leaving the cores to decode threads between batches."""
         ort = require("onnxruntime", "onnx", "ONNX models")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
