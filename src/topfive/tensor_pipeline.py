@@ -1,0 +1,390 @@
+"""Files -> one preprocessed batch tensor on a device, decoded by torchvision instead of Pillow.
+
+For GPU inference, where Pillow decoding photo by photo cannot keep up with the model. File bytes
+are read in threads; JPEGs are decoded by `torchvision.io.decode_jpeg` (one batched nvjpeg call on
+CUDA, libjpeg-turbo in the reader threads on CPU); then the whole batch is resized and cropped at
+once by batched filter passes whose weights are Pillow's own antialiased resampling
+coefficients (same filters, edge handling, pass order, fixed-point weights and rounding to uint8
+after each pass). So the geometry matches the reference path (`preprocess.preprocess`, which calls
+Pillow) pixel for pixel up to the decoder: a difference left is libjpeg-turbo vs Pillow's libjpeg
+build (or nvjpeg) and float rounding. `benchmarks/tensor_pipeline.py` measures it, and compares
+`torchvision.ops.roi_align` variants, which are further off.
+
+Anything else goes through the reference path for that one input: PNG and other formats, PIL
+images, CMYK JPEGs, JPEGs that do not end in an EOI marker (Pillow then decides whether they are
+truncated) and JPEGs decode_jpeg rejects. Unreadable inputs give the same typed ImageErrors as
+`images.load_image`, so a batch goes on without them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import PIL
+import torch
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from .images import MAX_IMAGE_PIXELS, ImageError, ImageSource, ImageTooLarge, check_file, describe, load_image
+from .preprocess import PreprocessSpec, central_box, pixels, preprocess, to_layout
+
+# torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+
+JPEG_SOI, JPEG_EOI = b"\xff\xd8\xff", b"\xff\xd9"
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+PRECISION_BITS = 22  # Pillow's fixed-point resampling weights (Resample.c: 32 - 8 - 2)
+PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13  # see vertical_first()
+DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits, so rounding matches Pillow's integers
+
+# Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
+# own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
+_ORIENTATIONS = {
+    2: lambda x: x.flip(-1),
+    3: lambda x: x.flip(-2, -1),
+    4: lambda x: x.flip(-2),
+    5: lambda x: x.transpose(-2, -1),
+    6: lambda x: x.rot90(-1, (-2, -1)),
+    7: lambda x: x.transpose(-2, -1).flip(-2, -1),
+    8: lambda x: x.rot90(1, (-2, -1)),
+}
+
+
+@dataclass(frozen=True)
+class JpegHeader:
+    width: int
+    height: int
+    components: int
+    orientation: int  # EXIF orientation, 1 = upright
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return 1
+    for k in range(int.from_bytes(tiff[ifd : ifd + 2], order)):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(tiff):
+            break
+        if int.from_bytes(tiff[entry : entry + 2], order) == 0x0112:
+            value = int.from_bytes(tiff[entry + 8 : entry + 10], order)  # a SHORT, left-justified
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def jpeg_header(data: bytes) -> JpegHeader | None:
+    """Size, colour components and EXIF orientation read from a JPEG's markers (no decoding);
+    None for anything that is not a JPEG these markers describe."""
+    if not data.startswith(JPEG_SOI):
+        return None
+    i, orientation, frame = 2, None, None
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan: the header is over
+            break
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        segment = data[i + 4 : i + 2 + length]
+        if marker == 0xE1 and orientation is None and segment.startswith(b"Exif\0\0"):
+            orientation = _exif_orientation(segment[6:])
+        elif marker in _SOF and frame is None and len(segment) >= 6:
+            frame = (int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big"), segment[5])
+        i += 2 + length
+    if frame is None or min(frame[:2]) == 0:
+        return None
+    return JpegHeader(*frame, orientation or 1)
+
+
+# --- geometry: Pillow's resampling, batched ------------------------------------------------------
+
+
+def _bilinear(x: torch.Tensor) -> torch.Tensor:
+    return (1 - x.abs()).clamp(min=0)
+
+
+def _bicubic(x: torch.Tensor) -> torch.Tensor:
+    a, x = -0.5, x.abs()
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+# (support, kernel), as Pillow's. "nearest" is not here: Pillow resizes with it by a fixed-point
+# affine transform; such specs go through the reference path whole.
+FILTERS = {"bilinear": (1.0, _bilinear), "bicubic": (2.0, _bicubic)}
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """How one axis of one image maps to the model's `size` pixels: the span [start, start +
+    length) of the source is resized to `resized` pixels (Pillow), of which `offset` .. `offset +
+    size` are kept (a centre crop; a negative offset pads with zeros, as torchvision does)."""
+
+    start: int
+    length: int
+    resized: int
+    offset: int
+
+
+def plan(width: int, height: int, spec: PreprocessSpec) -> tuple[AxisPlan, AxisPlan]:
+    """(x plan, y plan) for an upright image of this size: the reference path's geometry
+    (torchvision's resize of the shorter side then center_crop, or TF-slim's central crop then
+    resize), as numbers only."""
+    size = spec.size
+    if spec.rule == "central_fraction":
+        left, top, right, bottom = central_box((width, height), spec.fraction)
+        return AxisPlan(left, right - left, size, 0), AxisPlan(top, bottom - top, size, 0)
+    short, long = min(width, height), max(width, height)
+    new_short, new_long = spec.resize, int(spec.resize * long / short)  # torchvision's rule
+    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+
+    def crop_offset(n: int) -> int:
+        return -((size - n) // 2) if size > n else int(round((n - size) / 2.0))
+
+    return AxisPlan(0, width, new_w, crop_offset(new_w)), AxisPlan(0, height, new_h, crop_offset(new_h))
+
+
+def resample_taps(plans: list[AxisPlan], size: int, interpolation: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(taps, weights), each (N, size, K), on the CPU: output pixel j of image n is the sum over k
+    of weights[n, j, k] * source pixel taps[n, j, k] along this axis. The weights are Pillow's
+    (Resample.c's precompute_coeffs: the filter stretched by the downscale factor, cut at the image
+    edge and renormalised, then quantised to its fixed point); unused taps have weight 0."""
+    start, length, resized, offset = (
+        torch.tensor([getattr(p, f) for p in plans], dtype=torch.float64)[:, None]
+        for f in ("start", "length", "resized", "offset")
+    )
+    j = torch.arange(size, dtype=torch.float64)[None, :] + offset  # index in the resized span
+    scale = length / resized
+    support, kernel = FILTERS[interpolation]
+    filterscale = scale.clamp(min=1.0)
+    reach = support * filterscale
+    center = (j + 0.5) * scale
+    xmin = torch.trunc(center - reach + 0.5).clamp(min=0)
+    xmax = torch.minimum(torch.trunc(center + reach + 0.5), length.expand_as(center))
+    k = torch.arange(int(math.ceil(float(reach.max()))) * 2 + 1, dtype=torch.float64)
+    x = xmin[..., None] + k  # (N, size, K) source positions in the span
+    w = kernel((x - center[..., None] + 0.5) / filterscale[..., None]) * (x < xmax[..., None])
+    w = w / w.sum(-1, keepdim=True).clamp(min=1e-300)
+    w = torch.sign(w) * torch.floor(w.abs() * 2**PRECISION_BITS + 0.5) / 2**PRECISION_BITS
+    inside = ((j >= 0) & (j < resized))[..., None]  # a crop larger than the resized image pads zeros
+    taps = (start[..., None] + x.clamp(max=length[..., None] - 1)).long()
+    return taps, (w * inside).to(DTYPE)
+
+
+def _window(taps: torch.Tensor, weights: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Per image, the first and one-past-last source pixel any weight reads."""
+    used = weights != 0
+    first = taps.masked_fill(~used, 2**62).amin((1, 2)).clamp(max=2**31)
+    last = taps.masked_fill(~used, -1).amax((1, 2)) + 1
+    first = torch.minimum(first, last - 1).clamp(min=0)  # an all-zero image (crop past its edge)
+    return first.tolist(), torch.maximum(last, first + 1).tolist()
+
+
+def _shift(taps: torch.Tensor, first: list[int], end: list[int]) -> torch.Tensor:
+    """Taps relative to each image's window (those outside it have weight 0: clamped in)."""
+    first_, end_ = torch.tensor(first)[:, None, None], torch.tensor(end)[:, None, None]
+    return torch.minimum((taps - first_).clamp(min=0), end_ - first_ - 1)
+
+
+def _round_u8(x: torch.Tensor) -> torch.Tensor:
+    """Pillow's clip8 after each pass: round half up, clamp to 0..255 (kept as float)."""
+    return torch.floor(x + 0.5).clamp_(0, 255)
+
+
+def _matrix(taps: torch.Tensor, weights: torch.Tensor, full: int, device) -> torch.Tensor:
+    """(N, full, size): the taps as dense matrices, zero beyond each image's window."""
+    n, size, _ = taps.shape
+    dense = torch.zeros(n, size, full, dtype=DTYPE, device=device)
+    return dense.scatter_add_(2, taps.to(device), weights.to(device)).transpose(1, 2)
+
+
+def vertical_first(x: AxisPlan, y: AxisPlan) -> bool:
+    """Pillow's pass order. Since Pillow 13 (Resample.c), when the height shrinks by more than
+    twice as many pixels as the width, the vertical pass runs first; before, never. The order
+    matters: each pass rounds to uint8."""
+    shrink_y, shrink_x = y.length - y.resized, x.length - x.resized
+    return PILLOW_VERTICAL_FIRST and shrink_y > 0 and shrink_y > 2 * shrink_x
+
+
+def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool) -> torch.Tensor:
+    """Pillow's two passes for images cut to their windows, as two batched matrix products over
+    the zero-padded batch, in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
+    n, device = len(windows), windows[0].device
+    height, width = max(w.shape[-2] for w in windows), max(w.shape[-1] for w in windows)
+    batch = windows[0].new_zeros((n, 3, height, width))
+    for i, w in enumerate(windows):  # one copy each; the arithmetic below is batched
+        batch[i, :, : w.shape[-2], : w.shape[-1]] = w
+    across, down = _matrix(*xs, width, device)[:, None], _matrix(*ys, height, device).transpose(1, 2)[:, None]
+    batch = batch.to(DTYPE)  # (N, 3, H, W); across (N, 1, W, size); down (N, 1, size, H)
+    if vertical:
+        return _round_u8(_round_u8(down @ batch) @ across)
+    return _round_u8(down @ _round_u8(batch @ across))
+
+
+def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tensor:
+    """uint8 (3, H_i, W_i) images on one device -> uint8 (N, 3, size, size): the reference path's
+    resize + crop (Pillow's antialiased resampling), for all of them at once.
+
+    Each image is cut to the window its filters read, the windows are zero-padded into batches of
+    similar size and the same pass order, and each batch is resampled by two batched matrix
+    products (dense: measured ~2x faster on CPU than gathering the K filter taps; on a GPU they
+    are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image.
+    """
+    size = spec.size
+    plans = [plan(img.shape[-1], img.shape[-2], spec) for img in images]
+    xt, xw = resample_taps([p[0] for p in plans], size, spec.interpolation)
+    yt, yw = resample_taps([p[1] for p in plans], size, spec.interpolation)
+    (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
+    xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
+    windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=images[0].device)
+    for vertical in (False, True):
+        same = [i for i, p in enumerate(plans) if vertical_first(*p) == vertical]
+        for group in size_groups([tuple(windows[i].shape[-2:]) for i in same]):
+            g = torch.tensor([same[i] for i in group])
+            done = _resize_group([windows[i] for i in g.tolist()], (xt[g], xw[g]), (yt[g], yw[g]), size, vertical)
+            out[g.to(out.device)] = done.to(torch.uint8)
+    return out
+
+
+def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5) -> list[list[int]]:
+    """Indices grouped so that zero-padding each group to its largest height and width costs at
+    most `waste` times the pixels its images hold (one 12 MP photo must not pad a whole batch)."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1], reverse=True)
+    groups: list[list[int]] = []
+    for i in order:
+        h, w = sizes[i]
+        if groups and (len(groups[-1]) + 1) * max(h, gh) * max(w, gw) <= waste * (held + h * w):
+            groups[-1].append(i)
+            gh, gw, held = max(h, gh), max(w, gw), held + h * w
+        else:
+            groups.append([i])
+            gh, gw, held = h, w, h * w
+    return groups
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+def read_source(source: ImageSource) -> bytes | None:
+    """The bytes of a path or bytes source (typed errors for missing, directory, empty); None for
+    a PIL image, which goes through the reference path."""
+    if isinstance(source, bytes):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    name = describe(source)
+    path = Path(source)
+    check_file(path, name)
+    try:
+        return path.read_bytes()
+    except PermissionError as e:
+        from .images import ImageNotFound
+
+        raise ImageNotFound(name, "permission denied") from e
+
+
+def _decodable(source: ImageSource, data: bytes | None) -> JpegHeader | None:
+    """The header of a JPEG that decode_jpeg should take; None sends the input to Pillow."""
+    if data is None:
+        return None
+    header = jpeg_header(data)
+    if header is None or header.components not in (1, 3) or not data.rstrip(b"\0").endswith(JPEG_EOI):
+        return None
+    if header.width * header.height > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(
+            describe(source),
+            f"{header.width}x{header.height} pixels exceeds the limit of {MAX_IMAGE_PIXELS:,}",
+        )
+    return header
+
+
+def _decode_one(data: bytes, device) -> torch.Tensor:
+    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB, device=device)
+
+
+def _read(source: ImageSource, decode_on_cpu: bool, reference: bool = False):
+    """(bytes, header, decoded CPU tensor or None) or an ImageError, in a reader thread. A None
+    header sends the input to the reference path (always, with `reference`)."""
+    try:
+        data = read_source(source)
+        header = None if reference else _decodable(source, data)
+        decoded = None
+        if header is not None and decode_on_cpu:
+            try:
+                decoded = _decode_one(data, "cpu")
+            except RuntimeError:
+                header = None  # Pillow decides: it may read it, or name the error
+        return data, header, decoded
+    except ImageError as e:
+        return e
+
+
+def prepare_batch(
+    sources: list[ImageSource],
+    spec: PreprocessSpec,
+    device: str | torch.device = "cpu",
+    pool: Executor | None = None,
+) -> tuple[torch.Tensor | None, list[ImageError | None]]:
+    """Preprocess `sources` into one batch on `device`, in the spec's dtype and layout.
+
+    Returns (batch of the inputs that worked, in order, or None if none did; per input its
+    ImageError or None). `pool` reads (and on CPU decodes) the files in threads.
+    """
+    device = torch.device(device)
+    on_cpu = device.type == "cpu"
+    if spec.interpolation not in FILTERS:
+        read = lambda s: _read(s, on_cpu, reference=True)  # noqa: E731
+    else:
+        read = lambda s: _read(s, on_cpu)  # noqa: E731
+    results = list(pool.map(read, sources)) if pool is not None else [read(s) for s in sources]
+    errors: list[ImageError | None] = [r if isinstance(r, ImageError) else None for r in results]
+    jpegs = [i for i, r in enumerate(results) if errors[i] is None and r[1] is not None]
+    decoded = {i: results[i][2] for i in jpegs}
+    if jpegs and not on_cpu:
+        try:
+            decoded = dict(zip(jpegs, _decode_many([results[i][0] for i in jpegs], device)))
+        except RuntimeError:  # one bad file fails the batched call: find it
+            decoded = {}
+            for i in jpegs:
+                try:
+                    decoded[i] = _decode_one(results[i][0], device)
+                except RuntimeError:
+                    pass
+    decoded = {i: t for i, t in decoded.items() if t is not None}
+    ready: dict[int, torch.Tensor] = {}
+    for i in range(len(sources)):  # the reference path for everything decode_jpeg did not take
+        if errors[i] is None and i not in decoded:
+            try:
+                ready[i] = preprocess(load_image(sources[i]), spec)
+            except ImageError as e:
+                errors[i] = e
+    upright = {}
+    for i, t in decoded.items():
+        turn = _ORIENTATIONS.get(results[i][1].orientation)
+        upright[i] = turn(t) if turn else t
+    if upright:
+        ready.update(zip(upright, pixels(resize_crop(list(upright.values()), spec), spec)))
+    good = [i for i in range(len(sources)) if errors[i] is None]
+    if not good:
+        return None, errors
+    return to_layout(torch.stack([ready[i].to(device) for i in good]), spec), errors
+
+
+def _decode_many(blobs: list[bytes], device) -> list[torch.Tensor]:
+    tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+    return decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
