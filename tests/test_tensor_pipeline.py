@@ -49,6 +49,8 @@ def test_geometry_is_pillows_pixel_for_pixel(spec):
     theirs = torch.stack([preprocess(i, uint8) for i in imgs])
     assert ours.shape == theirs.shape == (len(sizes), 3, spec.size, spec.size)
     assert torch.equal(ours, theirs)
+    small = imgs[4].resize((60, 45))  # alone: a batch that only enlarges (4x)
+    assert torch.equal(resize_crop([as_tensor(small)], uint8)[0], preprocess(small, uint8))
 
 
 @pytest.mark.parametrize("spec", [LITE0, TF_SLIM], ids=["lite0", "tfslim-nhwc-bgr-uint8"])
@@ -162,3 +164,24 @@ def test_size_groups_bound_the_padding():
         assert len(g) * max(sizes[i][0] for i in g) * max(sizes[i][1] for i in g) <= 1.5 * held
     assert any({0, 5} <= set(g) for g in groups)  # the two 12 MP photos share a padded batch
     assert len(groups) > 1  # and the small ones are not all padded to 12 MP
+
+
+def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, capsys):
+    """benchmarks/gpu.py is meant for a short GPU session: its whole logic must already work."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("topfive_gpu_benchmark", script)
+    gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu)
+    monkeypatch.setattr(sys, "argv", ["gpu.py", "--device", "cpu", "--quick", "--photos", str(EVAL)])
+    gpu.main()
+    out = capsys.readouterr().out
+    assert "FAILED" not in out
+    rows = [line for line in out.splitlines() if line.startswith("| (")]
+    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)", "(b)", "(b)", "(b)"]
+    assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)
+    assert "max 0" in out  # the pixel check: CPU tensor path vs itself through the script's plumbing
+    assert "top-1 agreement, tensor pipeline on cpu vs Pillow reference: 100.00% (4/4)" in out
