@@ -11,7 +11,7 @@ from conftest import EVAL
 from topfive.images import CorruptImage, ImageNotFound, ImageTooLarge, NotAnImage, load_image
 from topfive.predict import Classifier, Failure, Prediction
 from topfive.preprocess import PreprocessSpec, preprocess, stack
-from topfive.tensor_pipeline import jpeg_header, prepare_batch, resize_crop, size_groups
+from topfive.tensor_pipeline import _prepare_batch, jpeg_header, prepare_batch, resize_crop, size_groups
 from topfive.zoo import resolve
 
 ALL = sorted(EVAL.glob("images/*/*.jpg"))
@@ -185,3 +185,15 @@ def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, cap
     assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)
     assert "max 0" in out  # the pixel check: CPU tensor path vs itself through the script's plumbing
     assert "top-1 agreement, tensor pipeline on cpu vs Pillow reference: 100.00% (4/4)" in out
+
+
+def test_the_batched_decode_branch_cuda_takes_finds_the_bad_file():
+    """On CUDA all JPEGs go to one decode_jpeg call; one undecodable file fails that call, and the
+    pipeline must then find it and hand it to the reference path. The same branch, run on the CPU."""
+    data = open(PHOTOS[0], "rb").read()
+    no_scan = data[: data.find(b"\xff\xda")] + b"\xff\xd9"  # header and EOI fine, no image data
+    assert jpeg_header(no_scan) is not None
+    sources = [PHOTOS[1], no_scan, PHOTOS[2], PHOTOS[3]]
+    batch, errors = _prepare_batch(sources, LITE0, torch.device("cpu"), None, batched=True)
+    assert [type(e) if e else None for e in errors] == [None, CorruptImage, None, None]
+    assert torch.equal(batch, reference([PHOTOS[1], PHOTOS[2], PHOTOS[3]], LITE0))

@@ -368,6 +368,8 @@ def prepare_batch(
     device = torch.device(device)
     if device.type != "cuda":
         return _prepare_batch(sources, spec, device, pool)
+    if device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     if getattr(_local, "stream", None) is None or _local.stream.device != device:
         _local.stream = torch.cuda.Stream(device)
     with torch.cuda.stream(_local.stream):
@@ -381,8 +383,10 @@ def prepare_batch(
 _local = threading.local()
 
 
-def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Executor | None):
-    on_cpu = device.type == "cpu"
+def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Executor | None, batched=None):
+    """`batched`: decode all JPEGs in one decode_jpeg call (default: on CUDA) rather than one by
+    one in the reader threads (CPU); tests run the CUDA branch on the CPU this way."""
+    on_cpu = device.type == "cpu" if batched is None else not batched
     if spec.interpolation not in FILTERS:
         read = lambda s: _read(s, on_cpu, reference=True)  # noqa: E731
     else:
@@ -396,7 +400,7 @@ def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Ex
     errors: list[ImageError | None] = [r if isinstance(r, ImageError) else None for r in results]
     jpegs = [i for i, r in enumerate(results) if errors[i] is None and r[1] is not None]
     decoded = {i: results[i][2] for i in jpegs}
-    if jpegs and not on_cpu:
+    if jpegs and not on_cpu:  # one batched call (nvjpeg on CUDA)
         try:
             decoded = dict(zip(jpegs, _decode_many([results[i][0] for i in jpegs], device)))
         except RuntimeError:  # one bad file fails the batched call: find it
