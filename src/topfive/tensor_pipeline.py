@@ -3,19 +3,18 @@
 For GPU inference, where Pillow decoding photo by photo cannot keep up with the model. File bytes
 are read in threads; JPEGs are decoded by `torchvision.io.decode_jpeg` (one batched nvjpeg call on
 CUDA, libjpeg-turbo in the reader threads on CPU); then the whole batch is resized and cropped at
-once by batched filter passes whose weights are Pillow's own antialiased resampling
+once by batched matrix products whose weights are Pillow's own antialiased resampling
 coefficients (same filters, edge handling, pass order, fixed-point weights and rounding to uint8
-after each pass). So the geometry matches the reference path (`preprocess.preprocess`, which calls
-Pillow) pixel for pixel up to the decoder: a difference left is libjpeg-turbo vs Pillow's libjpeg
-build (or nvjpeg) and float rounding. `benchmarks/tensor_pipeline.py` measures it, and compares
-`torchvision.ops.roi_align` variants, which are further off.
+after each pass, exact in float64). So the geometry gives the reference path's pixels
+(`preprocess.preprocess`, which calls Pillow) bit for bit; what can differ is the decoder: on CPU
+torchvision's libjpeg-turbo gave Pillow's pixels on all 569 eval photos, nvjpeg on CUDA need not.
+`benchmarks/tensor_pipeline.py` measures it, and compares `torchvision.ops.roi_align` variants.
 
 Anything else goes through the reference path for that one input: PNG and other formats, PIL
 images, CMYK JPEGs, JPEGs that do not end in an EOI marker (Pillow then decides whether they are
-truncated) and JPEGs decode_jpeg rejects. Unreadable inputs give the same typed ImageErrors as
-`images.load_image`, so a batch goes on without them.
+truncated), JPEGs decode_jpeg rejects, and specs with nearest interpolation. Unreadable inputs give
+the same typed ImageErrors as `images.load_image`, so a batch goes on without them.
 """
-
 from __future__ import annotations
 
 import math
