@@ -145,6 +145,8 @@ def test_classifier_decode_tensor_end_to_end(tmp_path, lite0):
     for a, b in zip(ours, theirs):
         if isinstance(a, Prediction):
             assert [c.index for c in a.top] == [c.index for c in b.top]
+    with pytest.raises(ImageNotFound, match="missing.jpg"):
+        tensor.predict([PHOTOS[0], missing])
 
 
 def test_classifier_decode_option_is_checked_and_default_unchanged(lite0):
