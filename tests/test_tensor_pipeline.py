@@ -102,6 +102,8 @@ def test_png_cmyk_and_pil_images_go_through_the_reference_path(tmp_path):
     ours, errors = prepare_batch(sources, LITE0)
     assert errors == [None] * 4
     assert torch.equal(ours, reference(sources, LITE0))
+    alone, _ = prepare_batch([str(png)], TF_SLIM)  # nothing for decode_jpeg at all
+    assert torch.equal(alone, reference([str(png)], TF_SLIM))
 
 
 def test_bad_inputs_are_typed_errors_naming_the_file_and_the_batch_goes_on(tmp_path):

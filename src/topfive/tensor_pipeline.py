@@ -421,12 +421,20 @@ def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Ex
     for i, t in decoded.items():
         turn = _ORIENTATIONS.get(results[i][1].orientation)
         upright[i] = turn(t) if turn else t
-    if upright:
-        ready.update(zip(upright, pixels(resize_crop(list(upright.values()), spec), spec)))
     good = [i for i in range(len(sources)) if errors[i] is None]
     if not good:
         return None, errors
-    return to_layout(torch.stack([ready[i].to(device) for i in good]), spec), errors
+    decoded_rows = pixels(resize_crop(list(upright.values()), spec), spec) if upright else None
+    if len(upright) == len(good):  # the usual case: all decoded here, already in order
+        return to_layout(decoded_rows, spec), errors
+    row = {i: r for r, i in enumerate(good)}
+    sample = decoded_rows if decoded_rows is not None else next(iter(ready.values()))[None]
+    batch = torch.empty((len(good), *sample.shape[1:]), dtype=sample.dtype, device=device)
+    if decoded_rows is not None:
+        batch[torch.tensor([row[i] for i in upright], device=device)] = decoded_rows
+    for i, t in ready.items():  # the reference path's tensors
+        batch[row[i]] = t.to(device)
+    return to_layout(batch, spec), errors
 
 
 def _decode_many(blobs: list[bytes], device) -> list[torch.Tensor]:
