@@ -345,6 +345,11 @@ def main() -> None:
             rows.append((f"(b) files -> top-5, {label}", f"{result[0]:,.0f}", result[1], note))
             say(f"  {result[0]:,.0f} img/s end to end; {note}")
 
+    if not quick:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
     # (c) checks
     say("checks ...")
     check = attempt("pixel check", lambda: pixel_check(paths[:64], device))
