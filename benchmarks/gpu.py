@@ -201,6 +201,15 @@ def float32_preprocess(sources: list, spec, device: torch.device, batch: int, wo
 # --- (c) checks ----------------------------------------------------------------------------------
 
 
+def decode_check(path: str, device: torch.device) -> str:
+    """Whether decode_jpeg really decodes on this device (else every photo would fall back to Pillow)."""
+    from topfive.tensor_pipeline import _decode_many
+
+    out = _decode_many([open(path, "rb").read()] * 2, device)
+    assert out[0].device.type == device.type, out[0].device
+    return f"decode_jpeg on {device.type}: works (batched call, {tuple(out[0].shape)} uint8)"
+
+
 def pixel_check(paths: list[str], device: torch.device) -> str:
     spec = resolve("resnet50").info.preprocess
     from topfive.preprocess import PreprocessSpec
@@ -272,6 +281,10 @@ def main() -> None:
     all_paths = photos(args.photos)
     paths = all_paths[:4] if quick else all_paths
     say(f"{len(paths)} photos from {args.photos}")
+    nvjpeg = attempt(f"decode_jpeg on {device.type}", lambda: decode_check(paths[0], device))
+    if nvjpeg:
+        notes.append(nvjpeg)
+        say(nvjpeg)
 
     # (a) model only
     model = resnet50(device, dtype)
