@@ -55,13 +55,18 @@ def _open(source: ImageSource, name: str) -> Image.Image:
     if isinstance(source, bytes):
         return Image.open(io.BytesIO(source))
     path = Path(source)
+    check_file(path, name)
+    return Image.open(path)
+
+
+def check_file(path: Path, name: str) -> None:
+    """Raise the typed error for a path that cannot hold an image (missing, a directory, empty)."""
     if not path.exists():
         raise ImageNotFound(name, "no such file")
     if path.is_dir():
         raise NotAnImage(name, "is a directory")
     if path.stat().st_size == 0:
         raise NotAnImage(name, "empty file (0 bytes)")
-    return Image.open(path)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

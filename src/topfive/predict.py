@@ -48,6 +48,13 @@ class Failure:
         return asdict(self)
 
 
+def check_decode(decode: str, draft: bool) -> None:
+    if decode not in ("pillow", "tensor"):
+        raise ValueError(f"decode must be 'pillow' or 'tensor', not {decode!r}")
+    if decode == "tensor" and draft:
+        raise ValueError("draft decoding is Pillow's; it does not combine with decode='tensor'")
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -70,11 +77,16 @@ class Classifier:
         backend=None,
         calibration=None,
         threads: int | None = None,
+        decode: str = "pillow",
     ):
         """`backend`: None (the model's own runtime: eager PyTorch for zoo models, the card's
         runtime for model cards), one of backends.BACKENDS for zoo models, or a ready Backend
         object (benchmarks pass one built from a random-weight architecture). `calibration`: photos
-        for the int8 backend. `draft`: decode large JPEGs at a reduced DCT scale (see prepare)."""
+        for the int8 backend. `draft`: decode large JPEGs at a reduced DCT scale (see prepare).
+        `decode="tensor"`: iter_predict decodes each batch with torchvision on the backend's device
+        (nvjpeg on CUDA) and resizes it there in one batched step (tensor_pipeline.py; Pillow's
+        pixels, measured in docs/performance.md); the default "pillow" decodes image by image."""
+        check_decode(decode, draft)
         entry = resolve(model)
         if backend is None:
             backend = entry.load_backend(device=device, weights_file=weights_file)
@@ -84,21 +96,23 @@ class Classifier:
             backend = make_backend(
                 entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
             )
-        self._attach(backend, entry.info.name, entry.info.preprocess, entry, batch_size, workers, draft)
+        self._attach(backend, entry.info.name, entry.info.preprocess, entry, batch_size, workers, draft, decode)
 
     @classmethod
     def around(cls, backend, name: str, spec, entry=None, batch_size: int = 16, workers: int | None = None,
-               draft: bool = False) -> "Classifier":
+               draft: bool = False, decode: str = "pillow") -> "Classifier":
         """A Classifier around a backend that is already loaded, e.g. by `topfive bench`, which
         must not load a second copy of the model (it would disturb the memory figures). `entry`
         may be None for a model that no name resolves to (`python:` hooks)."""
+        check_decode(decode, draft)
         clf = cls.__new__(cls)
-        clf._attach(backend, name, spec, entry, batch_size, workers, draft)
+        clf._attach(backend, name, spec, entry, batch_size, workers, draft, decode)
         return clf
 
-    def _attach(self, backend, name, spec, entry, batch_size, workers, draft) -> None:
+    def _attach(self, backend, name, spec, entry, batch_size, workers, draft, decode) -> None:
         self.backend, self.name, self.spec, self.entry = backend, name, spec, entry
         self.info = entry.info if entry is not None else None
+        self.decode = decode
         self.batch_size = batch_size
         self.workers = workers or default_workers()
         self.draft = draft
@@ -133,15 +147,34 @@ class Classifier:
             for vs, ix in zip(values, indices)
         ]
 
-    def _prepared_ahead(self, pool: ThreadPoolExecutor, chunks: list[list]) -> Iterator[tuple[list, list]]:
-        """(chunk, its tensors or ImageErrors), submitting chunk k+1 to the pool before handing out k."""
-        submit = lambda chunk: [pool.submit(self._prepare_or_error, s) for s in chunk]  # noqa: E731
-        upcoming = submit(chunks[0]) if chunks else []
+    def _tensor_batch(self, chunk: list, readers: ThreadPoolExecutor):
+        from .tensor_pipeline import prepare_batch
+
+        device = getattr(self.backend, "device", None)  # decode where a torch backend runs
+        device = device if isinstance(device, torch.device) and device.type == "cuda" else "cpu"
+        return prepare_batch(chunk, self.spec, device=device, pool=readers)
+
+    def _submit(self, pool: ThreadPoolExecutor, readers, chunk: list) -> list:
+        if self.decode == "tensor":
+            return [pool.submit(self._tensor_batch, chunk, readers)]
+        return [pool.submit(self._prepare_or_error, s) for s in chunk]
+
+    def _collect(self, futures: list):
+        """(batch of the good inputs or None, per input its ImageError or None)."""
+        if self.decode == "tensor":
+            return futures[0].result()
+        prepared = [f.result() for f in futures]
+        good = [t for t in prepared if isinstance(t, torch.Tensor)]
+        return (stack(good, self.spec) if good else None), [t if isinstance(t, ImageError) else None for t in prepared]
+
+    def _prepared_ahead(self, pool: ThreadPoolExecutor, chunks: list[list], readers=None) -> Iterator[tuple]:
+        """(chunk, its batch, its errors), submitting chunk k+1 to the pool before handing out k."""
+        upcoming = self._submit(pool, readers, chunks[0]) if chunks else []
         try:
             for k, chunk in enumerate(chunks):
-                prepared = [f.result() for f in upcoming]
-                upcoming = submit(chunks[k + 1]) if k + 1 < len(chunks) else []
-                yield chunk, prepared
+                batch, errors = self._collect(upcoming)
+                upcoming = self._submit(pool, readers, chunks[k + 1]) if k + 1 < len(chunks) else []
+                yield chunk, batch, errors
         finally:
             for f in upcoming:  # the caller stopped early: drop the batch decoded ahead
                 f.cancel()
@@ -161,13 +194,13 @@ class Classifier:
             from tqdm import tqdm
 
             bar = tqdm(total=len(sources), desc=self.name, unit="img", delay=1.0, leave=False)
-        with ThreadPoolExecutor(self.workers) as pool:
-            for chunk, prepared in self._prepared_ahead(pool, chunks):
-                good = [t for t in prepared if isinstance(t, torch.Tensor)]
-                tops = iter(self._top(self.backend.probabilities(stack(good, self.spec)), top_k) if good else [])
-                for source, item in zip(chunk, prepared):
-                    if isinstance(item, ImageError):
-                        yield Failure(describe(source), self.name, type(item).__name__, item.reason)
+        # decode="tensor": `pool` prepares whole batches, `readers` read their files (threads start lazily)
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(self.workers) as readers:
+            for chunk, batch, errors in self._prepared_ahead(pool, chunks, readers):
+                tops = iter(self._top(self.backend.probabilities(batch), top_k) if batch is not None else [])
+                for source, error in zip(chunk, errors):
+                    if error is not None:
+                        yield Failure(describe(source), self.name, type(error).__name__, error.reason)
                     else:
                         yield Prediction(describe(source), self.name, next(tops))
                 if bar is not None:

@@ -94,9 +94,13 @@ def central_box(size: tuple[int, int], fraction: float) -> tuple[int, int, int, 
 
 def preprocess(img: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     """An RGB PIL image -> a CHW tensor (float32 or uint8) as the model wants it."""
-    x = F.pil_to_tensor(_geometry(img, spec))
+    return pixels(F.pil_to_tensor(_geometry(img, spec)), spec)
+
+
+def pixels(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """uint8 RGB pixels (..., 3, H, W), geometry done -> channel order, dtype and values the model wants."""
     if spec.channels == "BGR":
-        x = x.flip(0)
+        x = x.flip(-3)
     if spec.dtype == "uint8":
         return x
     if abs(spec.scale - 1 / 255) < 1e-12:
@@ -107,7 +111,11 @@ def preprocess(img: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
 
 
 def stack(tensors: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tensor:
-    batch = torch.stack(tensors)
+    return to_layout(torch.stack(tensors), spec)
+
+
+def to_layout(batch: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """An NCHW batch in the spec's layout."""
     if spec.layout == "NHWC":
         batch = batch.permute(0, 2, 3, 1).contiguous()
     return batch

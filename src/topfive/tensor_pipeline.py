@@ -1,0 +1,442 @@
+"""Files -> one preprocessed batch tensor on a device, decoded by torchvision instead of Pillow.
+
+For GPU inference, where Pillow decoding photo by photo cannot keep up with the model. File bytes
+are read in threads; JPEGs are decoded by `torchvision.io.decode_jpeg` (one batched nvjpeg call on
+CUDA, libjpeg-turbo in the reader threads on CPU); then the whole batch is resized and cropped at
+once by batched matrix products whose weights are Pillow's own antialiased resampling
+coefficients (same filters, edge handling, pass order, fixed-point weights and rounding to uint8
+after each pass, exact in float64). So the geometry gives the reference path's pixels
+(`preprocess.preprocess`, which calls Pillow) bit for bit; what can differ is the decoder: on CPU
+torchvision's libjpeg-turbo gave Pillow's pixels on all 569 eval photos, nvjpeg on CUDA need not.
+`benchmarks/tensor_pipeline.py` measures it, and compares `torchvision.ops.roi_align` variants.
+
+Anything else goes through the reference path for that one input: PNG and other formats, PIL
+images, CMYK JPEGs, JPEGs that do not end in an EOI marker (Pillow then decides whether they are
+truncated), JPEGs decode_jpeg rejects, and specs with nearest interpolation. Unreadable inputs give
+the same typed ImageErrors as `images.load_image`, so a batch goes on without them.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import PIL
+import torch
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from .images import (
+    MAX_IMAGE_PIXELS,
+    ImageError,
+    ImageNotFound,
+    ImageSource,
+    ImageTooLarge,
+    NotAnImage,
+    check_file,
+    describe,
+    load_image,
+)
+from .preprocess import PreprocessSpec, central_box, pixels, preprocess, to_layout
+
+# torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+
+JPEG_SOI, JPEG_EOI = b"\xff\xd8\xff", b"\xff\xd9"
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+PRECISION_BITS = 22  # Pillow's fixed-point resampling weights (Resample.c: 32 - 8 - 2)
+PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13  # see vertical_first()
+DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits, so rounding matches Pillow's integers
+
+# Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
+# own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
+_ORIENTATIONS = {
+    2: lambda x: x.flip(-1),
+    3: lambda x: x.flip(-2, -1),
+    4: lambda x: x.flip(-2),
+    5: lambda x: x.transpose(-2, -1),
+    6: lambda x: x.rot90(-1, (-2, -1)),
+    7: lambda x: x.transpose(-2, -1).flip(-2, -1),
+    8: lambda x: x.rot90(1, (-2, -1)),
+}
+
+
+@dataclass(frozen=True)
+class JpegHeader:
+    width: int
+    height: int
+    components: int
+    orientation: int  # EXIF orientation, 1 = upright
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return 1
+    for k in range(int.from_bytes(tiff[ifd : ifd + 2], order)):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(tiff):
+            break
+        if int.from_bytes(tiff[entry : entry + 2], order) == 0x0112:
+            value = int.from_bytes(tiff[entry + 8 : entry + 10], order)  # a SHORT, left-justified
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def jpeg_header(data: bytes) -> JpegHeader | None:
+    """Size, colour components and EXIF orientation read from a JPEG's markers (no decoding);
+    None for anything that is not a JPEG these markers describe."""
+    if not data.startswith(JPEG_SOI):
+        return None
+    i, orientation, frame = 2, None, None
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan: the header is over
+            break
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        segment = data[i + 4 : i + 2 + length]
+        if marker == 0xE1 and orientation is None and segment.startswith(b"Exif\0\0"):
+            orientation = _exif_orientation(segment[6:])
+        elif marker in _SOF and frame is None and len(segment) >= 6:
+            frame = (int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big"), segment[5])
+        i += 2 + length
+    if frame is None or min(frame[:2]) == 0:
+        return None
+    return JpegHeader(*frame, orientation or 1)
+
+
+# --- geometry: Pillow's resampling, batched ------------------------------------------------------
+
+
+def _bilinear(x: torch.Tensor) -> torch.Tensor:
+    return (1 - x.abs()).clamp(min=0)
+
+
+def _bicubic(x: torch.Tensor) -> torch.Tensor:
+    a, x = -0.5, x.abs()
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = (((x - 5) * x + 8) * x - 4) * a
+    return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+# (support, kernel), as Pillow's. "nearest" is not here: Pillow resizes with it by a fixed-point
+# affine transform; such specs go through the reference path whole.
+FILTERS = {"bilinear": (1.0, _bilinear), "bicubic": (2.0, _bicubic)}
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """How one axis of one image maps to the model's `size` pixels: the span [start, start +
+    length) of the source is resized to `resized` pixels (Pillow), of which `offset` .. `offset +
+    size` are kept (a centre crop; a negative offset pads with zeros, as torchvision does)."""
+
+    start: int
+    length: int
+    resized: int
+    offset: int
+
+
+def plan(width: int, height: int, spec: PreprocessSpec) -> tuple[AxisPlan, AxisPlan]:
+    """(x plan, y plan) for an upright image of this size: the reference path's geometry
+    (torchvision's resize of the shorter side then center_crop, or TF-slim's central crop then
+    resize), as numbers only."""
+    size = spec.size
+    if spec.rule == "central_fraction":
+        left, top, right, bottom = central_box((width, height), spec.fraction)
+        return AxisPlan(left, right - left, size, 0), AxisPlan(top, bottom - top, size, 0)
+    short, long = min(width, height), max(width, height)
+    new_short, new_long = spec.resize, int(spec.resize * long / short)  # torchvision's rule
+    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+
+    def crop_offset(n: int) -> int:
+        return -((size - n) // 2) if size > n else int(round((n - size) / 2.0))
+
+    return AxisPlan(0, width, new_w, crop_offset(new_w)), AxisPlan(0, height, new_h, crop_offset(new_h))
+
+
+def resample_taps(plans: list[AxisPlan], size: int, interpolation: str, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(taps, weights), each (N, size, K), on `device`: output pixel j of image n is the sum over k
+    of weights[n, j, k] * source pixel taps[n, j, k] along this axis. The weights are Pillow's
+    (Resample.c's precompute_coeffs: the filter stretched by the downscale factor, cut at the image
+    edge and renormalised, then quantised to its fixed point); unused taps have weight 0."""
+    start, length, resized, offset = (
+        torch.tensor([getattr(p, f) for p in plans], dtype=torch.float64, device=device)[:, None]
+        for f in ("start", "length", "resized", "offset")
+    )
+    j = torch.arange(size, dtype=torch.float64, device=device)[None, :] + offset  # index in the resized span
+    scale = length / resized
+    support, kernel = FILTERS[interpolation]
+    filterscale = scale.clamp(min=1.0)
+    reach = support * filterscale
+    center = (j + 0.5) * scale
+    xmin = torch.trunc(center - reach + 0.5).clamp(min=0)
+    xmax = torch.minimum(torch.trunc(center + reach + 0.5), length.expand_as(center))
+    widest = support * max(1.0, *(p.length / p.resized for p in plans))  # reach.max(), without a device sync
+    k = torch.arange(int(math.ceil(widest)) * 2 + 1, dtype=torch.float64, device=device)
+    x = xmin[..., None] + k  # (N, size, K) source positions in the span
+    w = kernel((x - center[..., None] + 0.5) / filterscale[..., None]) * (x < xmax[..., None])
+    w = w / w.sum(-1, keepdim=True).clamp(min=1e-300)
+    w = torch.sign(w) * torch.floor(w.abs() * 2**PRECISION_BITS + 0.5) / 2**PRECISION_BITS
+    inside = ((j >= 0) & (j < resized))[..., None]  # a crop larger than the resized image pads zeros
+    taps = (start[..., None] + x.clamp(max=length[..., None] - 1)).long()
+    return taps, (w * inside).to(DTYPE)
+
+
+def _window(taps: torch.Tensor, weights: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Per image, the first and one-past-last source pixel any weight reads."""
+    used = weights != 0
+    first = taps.masked_fill(~used, 2**62).amin((1, 2)).clamp(max=2**31)
+    last = taps.masked_fill(~used, -1).amax((1, 2)) + 1
+    first = torch.minimum(first, last - 1).clamp(min=0)  # an all-zero image (crop past its edge)
+    first, end = torch.stack([first, torch.maximum(last, first + 1)]).tolist()  # one device sync
+    return first, end
+
+
+def _shift(taps: torch.Tensor, first: list[int], end: list[int]) -> torch.Tensor:
+    """Taps relative to each image's window (those outside it have weight 0: clamped in)."""
+    first_, end_ = (torch.tensor(v, device=taps.device)[:, None, None] for v in (first, end))
+    return torch.minimum((taps - first_).clamp(min=0), end_ - first_ - 1)
+
+
+def _round_u8(x: torch.Tensor) -> torch.Tensor:
+    """Pillow's clip8 after each pass: round half up, clamp to 0..255 (kept as float)."""
+    return torch.floor(x + 0.5).clamp_(0, 255)
+
+
+def _matrix(taps: torch.Tensor, weights: torch.Tensor, full: int, device) -> torch.Tensor:
+    """(N, full, size): the taps as dense matrices, zero beyond each image's window."""
+    n, size, _ = taps.shape
+    dense = torch.zeros(n, size, full, dtype=DTYPE, device=device)
+    return dense.scatter_add_(2, taps, weights).transpose(1, 2)
+
+
+def vertical_first(x: AxisPlan, y: AxisPlan) -> bool:
+    """Pillow's pass order. Since Pillow 13 (Resample.c), when the height shrinks by more than
+    twice as many pixels as the width, the vertical pass runs first; before, never. The order
+    matters: each pass rounds to uint8."""
+    shrink_y, shrink_x = y.length - y.resized, x.length - x.resized
+    return PILLOW_VERTICAL_FIRST and shrink_y > 0 and shrink_y > 2 * shrink_x
+
+
+def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool) -> torch.Tensor:
+    """Pillow's two passes for images cut to their windows, as two batched matrix products over
+    the zero-padded batch, in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
+    n, device = len(windows), windows[0].device
+    height, width = max(w.shape[-2] for w in windows), max(w.shape[-1] for w in windows)
+    batch = windows[0].new_zeros((n, 3, height, width))
+    for i, w in enumerate(windows):  # one copy each; the arithmetic below is batched
+        batch[i, :, : w.shape[-2], : w.shape[-1]] = w
+    across, down = _matrix(*xs, width, device), _matrix(*ys, height, device).transpose(1, 2)[:, None]
+    batch = batch.to(DTYPE)  # (N, 3, H, W); across (N, W, size); down (N, 1, size, H)
+    if vertical:
+        cols = _round_u8(down @ batch)  # (N, 3, size, W)
+        return _round_u8(torch.bmm(cols.view(n, 3 * size, width), across)).view(n, 3, size, size)
+    rows = _round_u8(torch.bmm(batch.view(n, 3 * height, width), across)).view(n, 3, height, size)
+    return _round_u8(down @ rows)
+
+
+def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tensor:
+    """uint8 (3, H_i, W_i) images on one device -> uint8 (N, 3, size, size): the reference path's
+    resize + crop (Pillow's antialiased resampling), for all of them at once.
+
+    Each image is cut to the window its filters read, the windows are zero-padded into batches of
+    similar size and the same pass order, and each batch is resampled by two batched matrix
+    products (dense: measured ~2x faster on CPU than gathering the K filter taps; on a GPU they
+    are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image.
+    """
+    size, device = spec.size, images[0].device
+    plans = [plan(img.shape[-1], img.shape[-2], spec) for img in images]
+    xt, xw = resample_taps([p[0] for p in plans], size, spec.interpolation, device)
+    yt, yw = resample_taps([p[1] for p in plans], size, spec.interpolation, device)
+    (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
+    xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
+    windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=images[0].device)
+    for vertical in (False, True):
+        same = [i for i, p in enumerate(plans) if vertical_first(*p) == vertical]
+        for group in size_groups([tuple(windows[i].shape[-2:]) for i in same]):
+            members = [same[i] for i in group]
+            g = torch.tensor(members, device=device)
+            done = _resize_group([windows[i] for i in members], (xt[g], xw[g]), (yt[g], yw[g]), size, vertical)
+            out[g] = done.to(torch.uint8)
+    return out
+
+
+def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5) -> list[list[int]]:
+    """Indices grouped so that zero-padding each group to its largest height and width costs at
+    most `waste` times the pixels its images hold (one 12 MP photo must not pad a whole batch)."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1], reverse=True)
+    groups: list[list[int]] = []
+    for i in order:
+        h, w = sizes[i]
+        if groups and (len(groups[-1]) + 1) * max(h, gh) * max(w, gw) <= waste * (held + h * w):
+            groups[-1].append(i)
+            gh, gw, held = max(h, gh), max(w, gw), held + h * w
+        else:
+            groups.append([i])
+            gh, gw, held = h, w, h * w
+    return groups
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+def read_source(source: ImageSource) -> bytes | None:
+    """The bytes of a path or bytes source (typed errors for missing, directory, empty); None for
+    a PIL image, which goes through the reference path."""
+    if isinstance(source, bytes):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        check_file(path, describe(source))  # missing, a directory: the typed error
+        raise ImageNotFound(describe(source), "permission denied or unreadable") from None
+    if not data:
+        raise NotAnImage(describe(source), "empty file (0 bytes)")
+    return data
+
+
+def _decodable(source: ImageSource, data: bytes | None) -> JpegHeader | None:
+    """The header of a JPEG that decode_jpeg should take; None sends the input to Pillow."""
+    if data is None:
+        return None
+    header = jpeg_header(data)
+    if header is None or header.components not in (1, 3) or not data.rstrip(b"\0").endswith(JPEG_EOI):
+        return None
+    if header.width * header.height > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(
+            describe(source),
+            f"{header.width}x{header.height} pixels exceeds the limit of {MAX_IMAGE_PIXELS:,}",
+        )
+    return header
+
+
+def _decode_one(data: bytes, device) -> torch.Tensor:
+    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB, device=device)
+
+
+def _read(source: ImageSource, decode_on_cpu: bool, reference: bool = False):
+    """(bytes, header, decoded CPU tensor or None) or an ImageError, in a reader thread. A None
+    header sends the input to the reference path (always, with `reference`)."""
+    try:
+        data = read_source(source)
+        header = None if reference else _decodable(source, data)
+        decoded = None
+        if header is not None and decode_on_cpu:
+            try:
+                decoded = _decode_one(data, "cpu")
+            except RuntimeError:
+                header = None  # Pillow decides: it may read it, or name the error
+        return data, header, decoded
+    except ImageError as e:
+        return e
+
+
+def prepare_batch(
+    sources: list[ImageSource],
+    spec: PreprocessSpec,
+    device: str | torch.device = "cpu",
+    pool: Executor | None = None,
+) -> tuple[torch.Tensor | None, list[ImageError | None]]:
+    """Preprocess `sources` into one batch on `device`, in the spec's dtype and layout.
+
+    Returns (batch of the inputs that worked, in order, or None if none did; per input its
+    ImageError or None). `pool` reads (and on CPU decodes) the files in threads.
+
+    On CUDA the work is queued on a side stream of the calling thread, so that a batch prepared in
+    a worker thread overlaps with the model running on the default stream; the call returns once
+    the batch is ready.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return _prepare_batch(sources, spec, device, pool)
+    if device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if getattr(_local, "stream", None) is None or _local.stream.device != device:
+        _local.stream = torch.cuda.Stream(device)
+    with torch.cuda.stream(_local.stream):
+        batch, errors = _prepare_batch(sources, spec, device, pool)
+    _local.stream.synchronize()
+    if batch is not None:  # its memory must not be reused while the model's stream still reads it
+        batch.record_stream(torch.cuda.default_stream(device))
+    return batch, errors
+
+
+_local = threading.local()
+
+
+def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Executor | None, batched=None):
+    """`batched`: decode all JPEGs in one decode_jpeg call (default: on CUDA) rather than one by
+    one in the reader threads (CPU); tests run the CUDA branch on the CPU this way."""
+    on_cpu = device.type == "cpu" if batched is None else not batched
+    if spec.interpolation not in FILTERS:
+        read = lambda s: _read(s, on_cpu, reference=True)  # noqa: E731
+    else:
+        read = lambda s: _read(s, on_cpu)  # noqa: E731
+    if pool is None:
+        results = [read(s) for s in sources]
+    else:  # a few tasks, not one per file: per-task overhead would cost more than reading
+        step = -(-len(sources) // getattr(pool, "_max_workers", 4))
+        parts = pool.map(lambda k: [read(s) for s in sources[k : k + step]], range(0, len(sources), step))
+        results = [r for part in parts for r in part]
+    errors: list[ImageError | None] = [r if isinstance(r, ImageError) else None for r in results]
+    jpegs = [i for i, r in enumerate(results) if errors[i] is None and r[1] is not None]
+    decoded = {i: results[i][2] for i in jpegs}
+    if jpegs and not on_cpu:  # one batched call (nvjpeg on CUDA)
+        try:
+            decoded = dict(zip(jpegs, _decode_many([results[i][0] for i in jpegs], device)))
+        except RuntimeError:  # one bad file fails the batched call: find it
+            decoded = {}
+            for i in jpegs:
+                try:
+                    decoded[i] = _decode_one(results[i][0], device)
+                except RuntimeError:
+                    pass
+    decoded = {i: t for i, t in decoded.items() if t is not None}
+    ready: dict[int, torch.Tensor] = {}
+    for i in range(len(sources)):  # the reference path for everything decode_jpeg did not take
+        if errors[i] is None and i not in decoded:
+            try:
+                ready[i] = preprocess(load_image(sources[i]), spec)
+            except ImageError as e:
+                errors[i] = e
+    upright = {}
+    for i, t in decoded.items():
+        turn = _ORIENTATIONS.get(results[i][1].orientation)
+        upright[i] = turn(t) if turn else t
+    good = [i for i in range(len(sources)) if errors[i] is None]
+    if not good:
+        return None, errors
+    decoded_rows = pixels(resize_crop(list(upright.values()), spec), spec) if upright else None
+    if len(upright) == len(good):  # the usual case: all decoded here, already in order
+        return to_layout(decoded_rows, spec), errors
+    row = {i: r for r, i in enumerate(good)}
+    sample = decoded_rows if decoded_rows is not None else next(iter(ready.values()))[None]
+    batch = torch.empty((len(good), *sample.shape[1:]), dtype=sample.dtype, device=device)
+    if decoded_rows is not None:
+        batch[torch.tensor([row[i] for i in upright], device=device)] = decoded_rows
+    for i, t in ready.items():  # the reference path's tensors
+        batch[row[i]] = t.to(device)
+    return to_layout(batch, spec), errors
+
+
+def _decode_many(blobs: list[bytes], device) -> list[torch.Tensor]:
+    tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+    return decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
