@@ -11,9 +11,6 @@ with `make_backend` (or `Classifier(..., backend=...)`, `topfive classify --back
 - `compile`: torch.compile (inductor), channels_last; bf16 autocast on CUDA.
 - `onnx`: the model exported to ONNX once (cached, see export.py) and run by ONNX Runtime.
 - `int8`: that ONNX model statically quantised to int8 (QDQ, per-channel), calibrated on photos.
-- `int8-checked`: int8 first; the images whose int8 top-1 leads the runner-up by less than
-  `CHECK_MARGIN` are run again in fp32 (`onnx`) and take those probabilities. Plain int8 flips
-  the top-1 of 5-7 % of photos, nearly all near-ties; the check keeps >= 99 % (docs/performance.md).
 - `auto`: `onnx` on CPU where onnxruntime is installed (measured 2-6x faster than eager on a 2-core
   CPU, same top-1; docs/performance.md), else `eager`. If the export fails (an unusual model), it
   warns and runs eager.
@@ -26,10 +23,7 @@ import os
 
 import torch
 
-BACKENDS = ("auto", "eager", "compile", "onnx", "int8", "int8-checked")
-# Chosen on EfficientNet-Lite0's photos (0.15: 99.1 % top-1 agreement with fp32, 23 % re-run), then
-# kept unchanged for Lite1/Lite2 (99.6 / 99.8 %): benchmarks/backends.py prints both.
-CHECK_MARGIN = 0.15
+BACKENDS = ("auto", "eager", "compile", "onnx", "int8")
 DEFAULT_BACKEND = "eager"  # the library's default: the reference path; the CLI defaults to "auto"
 
 
@@ -85,29 +79,6 @@ class CompiledBackend(TorchBackend):
         return logits.float().softmax(dim=-1).cpu()
 
 
-class CheckedBackend(Backend):
-    """A fast, approximate backend whose unsure answers are re-run by an exact one.
-
-    An image is unsure when its top-1 probability leads the second by less than `margin` under
-    the fast backend. `rechecked` / `seen` count images, so callers can report the share re-run."""
-
-    name = "int8-checked"
-
-    def __init__(self, fast: Backend, exact: Backend, margin: float = CHECK_MARGIN):
-        self.fast, self.exact, self.margin = fast, exact, margin
-        self.seen = self.rechecked = 0
-
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        probs = self.fast.probabilities(batch)
-        top2 = probs.topk(2, dim=-1).values
-        unsure = (top2[:, 0] - top2[:, 1]) < self.margin
-        if unsure.any():
-            probs[unsure] = self.exact.probabilities(batch[unsure])
-        self.seen += len(batch)
-        self.rechecked += int(unsure.sum())
-        return probs
-
-
 def weights_tag(weights_file: str | os.PathLike | None, pretrained: bool = True) -> str:
     """What the exported file's weights are, for its cache name."""
     from .export import file_tag
@@ -141,7 +112,7 @@ def make_backend(
         raise ValueError(f"backend {backend!r} applies to torchvision and EfficientNet-Lite models only")
     if backend == "auto":
         return _auto(entry, device, weights_file, threads, model, tag)
-    if backend.startswith("int8") and calibration is None:
+    if backend == "int8" and calibration is None:
         raise ValueError(
             "the int8 backend needs calibration photos (a folder of typical images, "
             "e.g. --calibration ../shared/eval/images)"
@@ -160,17 +131,13 @@ def make_backend(
 
     require("onnxruntime", "onnx", f"the {backend} backend")
     spec = entry.info.preprocess
-    fp32_path = export_onnx(model, entry.info.name, spec.size, tag or "unnamed")
-
-    def session(path, name):
-        onnx_backend = OnnxRuntimeBackend(path, output_kind="logits", label_offset=0, device=device, threads=threads)
-        onnx_backend.name, onnx_backend.path = name, path
-        return onnx_backend
-
-    if backend == "onnx":
-        return session(fp32_path, "onnx")
-    int8 = session(quantize_int8(fp32_path, spec, calibration), "int8")
-    return int8 if backend == "int8" else CheckedBackend(int8, session(fp32_path, "onnx"))
+    path = export_onnx(model, entry.info.name, spec.size, tag or "unnamed")
+    if backend == "int8":
+        path = quantize_int8(path, spec, calibration)
+    onnx_backend = OnnxRuntimeBackend(path, output_kind="logits", label_offset=0, device=device, threads=threads)
+    onnx_backend.name = backend
+    onnx_backend.path = path
+    return onnx_backend
 
 
 def _auto(entry, device, weights_file, threads, model, tag) -> Backend:

@@ -48,12 +48,11 @@ def _add_classify(sub) -> None:
 def _add_speed_options(p) -> None:
     """--backend/--draft/--calibration/--threads, shared by the commands that run models."""
     p.add_argument(
-        "--backend", choices=["auto", "eager", "compile", "onnx", "int8", "int8-checked"], default="auto",
+        "--backend", choices=["auto", "eager", "compile", "onnx", "int8"], default="auto",
         help="how a torchvision / EfficientNet-Lite model runs: auto (default: onnx on CPU when onnxruntime "
         "is installed, else eager), eager PyTorch (the reference), torch.compile, ONNX Runtime (exported "
-        "once, cached in ~/.cache/topfive/onnx or $TOPFIVE_CACHE), int8 ONNX Runtime (calibrated on "
-        "photos; needs --calibration; changes the top-1 of ~6 %% of photos), or int8-checked (int8, with "
-        "near-ties re-run in fp32: >= 99 %% same top-1). Model cards always run on their own runtime.",
+        "once, cached in ~/.cache/topfive/onnx or $TOPFIVE_CACHE), or int8 ONNX Runtime (calibrated on "
+        "photos; needs --calibration). Model cards always run on their own runtime.",
     )
     p.add_argument(
         "--calibration", metavar="DIR",
