@@ -156,6 +156,16 @@ def _hbars(ax, labels: list[str], series: list[tuple[str, list[float | None], st
               bbox_transform=offset_copy(ax.transAxes, fig=ax.figure, y=-34, units="points"))
 
 
+def _bar_chart(labels: list[str], series, xlabel: str, title: str, path: Path) -> Path:
+    """Grouped horizontal bars, one group per model, saved to `path`."""
+    fig = Figure(figsize=(7.5, _bars_height(len(labels), len(series))))
+    ax = fig.add_subplot()
+    _hbars(ax, labels, series)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def _bars_height(n_labels: int, n_series: int) -> float:
     return 1.6 + n_labels * (0.2 * n_series + 0.12)
 
@@ -170,12 +180,7 @@ def memory(rows: list[dict], path: Path) -> Path:
     ]
     if any(r["cuda_mib"] is not None for r in rows):
         series.append(("CUDA peak allocated (MiB)", [r["cuda_mib"] for r in rows], "#c44e52"))
-    fig = Figure(figsize=(7.5, _bars_height(len(labels), len(series))))
-    ax = fig.add_subplot()
-    _hbars(ax, labels, series)
-    ax.set_xlabel("MiB (measured in a fresh process per model)")
-    ax.set_title("Memory per model")
-    return _save(fig, path)
+    return _bar_chart(labels, series, "MiB (measured in a fresh process per model)", "Memory per model", path)
 
 
 def throughput(rows: list[dict], batch_sizes: list[int], path: Path) -> Path:
@@ -185,12 +190,7 @@ def throughput(rows: list[dict], batch_sizes: list[int], path: Path) -> Path:
     series = [(f"model only, batch {bs}", [r["throughput"].get(bs) for r in rows], blues[i % len(blues)])
               for i, bs in enumerate(batch_sizes)]
     series.append(("end to end from files (decode + preprocess + model)", [r["end_to_end"] for r in rows], "#e6550d"))
-    fig = Figure(figsize=(7.5, _bars_height(len(labels), len(series))))
-    ax = fig.add_subplot()
-    _hbars(ax, labels, series)
-    ax.set_xlabel("images per second — higher is faster")
-    ax.set_title("Throughput per model")
-    return _save(fig, path)
+    return _bar_chart(labels, series, "images per second — higher is faster", "Throughput per model", path)
 
 
 def reliability(curves: list[dict], path: Path, colour: dict[str, str]) -> Path:

@@ -48,7 +48,28 @@ def to_probabilities(scores: np.ndarray, kind: str = "logits", label_offset: int
     return probs / probs.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-class OnnxRuntimeBackend(Backend):
+class RuntimeBackend(Backend):
+    """A model in a runtime other than PyTorch: subclasses set `output_kind`, `label_offset` and,
+    for integer outputs, `quantization` = (scale, zero point), and implement `raw` on numpy batches."""
+
+    output_kind = "logits"
+    label_offset = 0
+    quantization: tuple[float, float] | None = None
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def scores(self, batch: np.ndarray) -> np.ndarray:
+        """Real-valued outputs: raw ones, dequantized where the model outputs integers."""
+        raw = self.raw(batch)
+        return dequantize(raw, *self.quantization) if self.quantization else raw
+
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        scores = self.scores(np.ascontiguousarray(batch.cpu().numpy()))
+        return to_probabilities(scores, self.output_kind, self.label_offset)
+
+
+class OnnxRuntimeBackend(RuntimeBackend):
     """An ONNX model in ONNX Runtime (CPU, or CUDA where the provider exists)."""
 
     name = "onnx"
@@ -81,10 +102,6 @@ class OnnxRuntimeBackend(Backend):
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
-
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        scores = self.raw(np.ascontiguousarray(batch.cpu().numpy()))
-        return to_probabilities(scores, self.output_kind, self.label_offset)
 
 
 def dequantize(values: np.ndarray, scale: float, zero_point: float) -> np.ndarray:
@@ -121,7 +138,7 @@ def _fake_quantize_range(output) -> tuple[float, float] | None:
     return scale, out_lo - lo / scale  # integer out_lo maps to real lo
 
 
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(RuntimeBackend):
     """An OpenVINO IR (.xml + .bin) or a TFLite file in OpenVINO (CPU).
 
     A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it;
@@ -183,16 +200,8 @@ class OpenVinoBackend(Backend):
         scores = run_in_slices(lambda b: self.compiled(b)[0], batch, self.fixed_batch)
         return scores.reshape(len(batch), -1)
 
-    def scores(self, batch: np.ndarray) -> np.ndarray:
-        raw = self.raw(batch)
-        return dequantize(raw, *self.quantization) if self.quantization else raw
 
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        scores = self.scores(np.ascontiguousarray(batch.cpu().numpy()))
-        return to_probabilities(scores, self.output_kind, self.label_offset)
-
-
-class LiteRtBackend(Backend):
+class LiteRtBackend(RuntimeBackend):
     """A TFLite file in LiteRT (`ai-edge-litert`, the TFLite runtime), CPU with XNNPACK.
 
     Quantized outputs are dequantized with the tensor's own scale and zero point. Models saved
@@ -251,11 +260,3 @@ class LiteRtBackend(Backend):
     def raw(self, batch: np.ndarray) -> np.ndarray:
         batch = batch.astype(self.input["dtype"], copy=False)
         return run_in_slices(self._run, batch, self.fixed_batch).reshape(len(batch), -1)
-
-    def scores(self, batch: np.ndarray) -> np.ndarray:
-        raw = self.raw(batch)
-        return dequantize(raw, *self.quantization) if self.quantization else raw
-
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        scores = self.scores(np.ascontiguousarray(batch.cpu().numpy()))
-        return to_probabilities(scores, self.output_kind, self.label_offset)
