@@ -205,6 +205,8 @@ def decode_check(path: str, device: torch.device) -> str:
     """Whether decode_jpeg really decodes on this device (else every photo would fall back to Pillow)."""
     from topfive.tensor_pipeline import _decode_many
 
+    if device.type == "cuda" and device.index is None:  # as prepare_batch names it (see stage_times)
+        device = torch.device("cuda", torch.cuda.current_device())
     out = _decode_many([open(path, "rb").read()] * 2, device)
     assert out[0].device.type == device.type, out[0].device
     return f"decode_jpeg on {device.type}: works (batched call, {tuple(out[0].shape)} uint8)"
@@ -267,13 +269,15 @@ def lite0_agreement(paths: list[str], device: torch.device, batch: int, workers:
     return lines
 
 
-def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int) -> str:
+def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int, profile: bool = False) -> str:
     """ms per batch for each stage of prepare_batch, run one after another and synchronised (the
     pipeline overlaps them with the model; this says which one bounds it)."""
     import topfive.tensor_pipeline as tp
 
     chunk = sources[:batch]
     times: dict[str, list[float]] = {}
+    if device.type == "cuda" and device.index is None:  # torchvision re-creates its nvjpeg decoder
+        device = torch.device("cuda", torch.cuda.current_device())  # when the device differs
 
     def timed(name, fn):
         sync(device)
@@ -290,6 +294,13 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
             resized = timed("resize + crop (float64)", lambda: tp.resize_crop(decoded, spec))
             timed("normalise + layout", lambda: tp.to_layout(tp.pixels(resized, spec), spec))
             timed("prepare_batch, whole", lambda: prepare_batch(chunk, spec, device, readers))
+        if profile:  # CPU time by function: on a GPU, what a batch costs the Python thread
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.runcall(prepare_batch, chunk, spec, device, readers)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     median = {k: statistics.median(v[1:]) for k, v in times.items()}
     return f"stages per batch of {len(chunk)} (ms, median of 3 after a warm-up): " + "; ".join(
         f"{k} {v:.1f}" for k, v in median.items()
@@ -309,6 +320,8 @@ def main() -> None:
                         help="batches prepared ahead; the first set is timed with each, the rest with the first")
     parser.add_argument("--budget", type=float, default=330, help="seconds; optional steps are skipped past it")
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
+    parser.add_argument("--no-agreement", action="store_true", help="skip (c)'s Lite0 agreement (~30 s)")
+    parser.add_argument("--profile", action="store_true", help="print where one prepare_batch spends its CPU time")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
@@ -419,7 +432,7 @@ def main() -> None:
                     rows.append((f"(b) files -> top-5, {label}, prefetch {ahead}", f"{other[0]:,.0f}", other[1], ""))
                     say(f"  prefetch {ahead}: {other[0]:,.0f} img/s end to end")
             clf.prefetch = args.prefetch[0]
-            stages = attempt("stage times", lambda: stage_times(sources, spec, device, batch, workers))
+            stages = attempt("stage times", lambda: stage_times(sources, spec, device, batch, workers, args.profile))
             if stages:
                 notes.append(f"{label}: {stages}")
                 say(stages)
@@ -445,7 +458,7 @@ def main() -> None:
     check = attempt("pixel check", lambda: pixel_check(paths[:128], device))
     if check:
         notes.append(check)
-    if left() > 30 or quick:
+    if (left() > 30 or quick) and not args.no_agreement:
         agreement = attempt("agreement", lambda: lite0_agreement(paths, device, 64 if not quick else 2, workers))
         for line in agreement or []:
             notes.append(line)

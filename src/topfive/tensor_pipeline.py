@@ -27,7 +27,7 @@ from pathlib import Path
 
 import PIL
 import torch
-from torchvision.io import ImageReadMode, decode_jpeg
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from .images import (
     MAX_IMAGE_PIXELS,
@@ -44,6 +44,7 @@ from .preprocess import PreprocessSpec, central_box, pixels, preprocess, to_layo
 
 # torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
+warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage", category=UserWarning)
 
 JPEG_SOI, JPEG_EOI = b"\xff\xd8\xff", b"\xff\xd9"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -72,8 +73,8 @@ class JpegHeader:
     orientation: int  # EXIF orientation, 1 = upright
 
 
-def _exif_orientation(tiff: bytes) -> int:
-    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+def _exif_orientation(tiff: memoryview) -> int:
+    order = {b"II": "little", b"MM": "big"}.get(bytes(tiff[:2]))
     if order is None or len(tiff) < 8:
         return 1
     ifd = int.from_bytes(tiff[4:8], order)
@@ -89,16 +90,18 @@ def _exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-def jpeg_header(data: bytes) -> JpegHeader | None:
+def jpeg_header(data) -> JpegHeader | None:
     """Size, colour components and EXIF orientation read from a JPEG's markers (no decoding);
-    None for anything that is not a JPEG these markers describe."""
-    if not data.startswith(JPEG_SOI):
+    None for anything that is not a JPEG these markers describe. `data`: bytes or any buffer
+    (a uint8 array); segments are read in place, not copied (EXIF segments can be 64 kB)."""
+    view = memoryview(data).cast("B")
+    if view[:3] != JPEG_SOI:
         return None
-    i, orientation, frame = 2, None, None
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
+    i, n, orientation, frame = 2, len(view), None, None
+    while i + 4 <= n:
+        if view[i] != 0xFF:
             return None
-        marker = data[i + 1]
+        marker = view[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
@@ -107,16 +110,25 @@ def jpeg_header(data: bytes) -> JpegHeader | None:
             continue
         if marker in (0xDA, 0xD9):  # start of scan: the header is over
             break
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        segment = data[i + 4 : i + 2 + length]
-        if marker == 0xE1 and orientation is None and segment.startswith(b"Exif\0\0"):
+        length = view[i + 2] << 8 | view[i + 3]
+        segment = view[i + 4 : i + 2 + length]
+        if marker == 0xE1 and orientation is None and segment[:6] == b"Exif\0\0":
             orientation = _exif_orientation(segment[6:])
         elif marker in _SOF and frame is None and len(segment) >= 6:
-            frame = (int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big"), segment[5])
+            frame = (segment[3] << 8 | segment[4], segment[1] << 8 | segment[2], segment[5])
         i += 2 + length
     if frame is None or min(frame[:2]) == 0:
         return None
     return JpegHeader(*frame, orientation or 1)
+
+
+def _ends_with_eoi(data) -> bool:
+    """Whether the JPEG ends in an EOI marker, ignoring zero padding after it."""
+    view = memoryview(data).cast("B")
+    end = len(view)
+    while end and view[end - 1] == 0:
+        end -= 1
+    return view[end - 2 : end] == JPEG_EOI
 
 
 # --- geometry: Pillow's resampling, batched ------------------------------------------------------
@@ -237,11 +249,12 @@ def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool
     the zero-padded batch, in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
     n, device = len(windows), windows[0].device
     height, width = max(w.shape[-2] for w in windows), max(w.shape[-1] for w in windows)
-    batch = windows[0].new_zeros((n, 3, height, width))
-    for i, w in enumerate(windows):  # one copy each; the arithmetic below is batched
-        batch[i, :, : w.shape[-2], : w.shape[-1]] = w
+    # zero-padded into one batch by torch.nested: a few launches, not one Python-issued copy per
+    # image (those cost more CPU time than the arithmetic below on a GPU)
+    nested = torch.nested.as_nested_tensor(windows).to(DTYPE)
+    batch = torch.nested.to_padded_tensor(nested, 0.0, output_size=(n, 3, height, width))
     across, down = _matrix(*xs, width, device), _matrix(*ys, height, device).transpose(1, 2)[:, None]
-    batch = batch.to(DTYPE)  # (N, 3, H, W); across (N, W, size); down (N, 1, size, H)
+    # batch (N, 3, H, W); across (N, W, size); down (N, 1, size, H)
     if vertical:
         cols = _round_u8(down @ batch)  # (N, 3, size, W)
         return _round_u8(torch.bmm(cols.view(n, 3 * size, width), across)).view(n, 3, size, size)
@@ -295,30 +308,37 @@ def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5) -> list[list[i
 # --- the pipeline --------------------------------------------------------------------------------
 
 
-def read_source(source: ImageSource) -> bytes | None:
-    """The bytes of a path or bytes source (typed errors for missing, directory, empty); None for
-    a PIL image, which goes through the reference path."""
+def read_source(source: ImageSource) -> bytes | torch.Tensor | None:
+    """The contents of a path (a uint8 tensor: read_file reads it in one call that releases the
+    GIL, where Python's file reads take it back after each system call, which in a busy process
+    can mean waiting on other threads' Python) or of a bytes source; typed errors for missing,
+    directory, empty; None for a PIL image, which goes through the reference path."""
     if isinstance(source, bytes):
         return source
     if not isinstance(source, (str, os.PathLike)):
         return None
-    path = Path(source)
     try:
-        data = path.read_bytes()
-    except OSError:
-        check_file(path, describe(source))  # missing, a directory: the typed error
+        data = read_file(os.fspath(source))
+    except RuntimeError:
+        check_file(Path(source), describe(source))  # missing, a directory: the typed error
         raise ImageNotFound(describe(source), "permission denied or unreadable") from None
-    if not data:
+    if not data.numel():
         raise NotAnImage(describe(source), "empty file (0 bytes)")
     return data
 
 
-def _decodable(source: ImageSource, data: bytes | None) -> JpegHeader | None:
+def _as_tensor(data: bytes | torch.Tensor) -> torch.Tensor:
+    return data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def _decodable(source: ImageSource, data: bytes | torch.Tensor | None) -> JpegHeader | None:
     """The header of a JPEG that decode_jpeg should take; None sends the input to Pillow."""
     if data is None:
         return None
+    if isinstance(data, torch.Tensor):
+        data = data.numpy()
     header = jpeg_header(data)
-    if header is None or header.components not in (1, 3) or not data.rstrip(b"\0").endswith(JPEG_EOI):
+    if header is None or header.components not in (1, 3) or not _ends_with_eoi(data):
         return None
     if header.width * header.height > MAX_IMAGE_PIXELS:
         raise ImageTooLarge(
@@ -328,8 +348,8 @@ def _decodable(source: ImageSource, data: bytes | None) -> JpegHeader | None:
     return header
 
 
-def _decode_one(data: bytes, device) -> torch.Tensor:
-    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB, device=device)
+def _decode_one(data: bytes | torch.Tensor, device) -> torch.Tensor:
+    return decode_jpeg(_as_tensor(data), mode=ImageReadMode.RGB, device=device)
 
 
 def _read(source: ImageSource, decode_on_cpu: bool, reference: bool = False):
@@ -437,6 +457,5 @@ def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Ex
     return to_layout(batch, spec), errors
 
 
-def _decode_many(blobs: list[bytes], device) -> list[torch.Tensor]:
-    tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
-    return decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
+def _decode_many(blobs: list[bytes | torch.Tensor], device) -> list[torch.Tensor]:
+    return decode_jpeg([_as_tensor(b) for b in blobs], mode=ImageReadMode.RGB, device=device)
