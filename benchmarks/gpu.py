@@ -198,6 +198,40 @@ def float32_preprocess(sources: list, spec, device: torch.device, batch: int, wo
         tp.DTYPE = shipped
 
 
+# The pipeline's alternatives, timed on the first set: batches prepared ahead, tensor_pipeline's
+# WINDOWS and PADDING, and the interpreter's GIL switch interval (default 5 ms: a thread that has
+# released the GIL for a CUDA call can wait that long to get it back from a busy thread).
+VARIANTS = [
+    {"prefetch": 2},
+    {"prefetch": 3},
+    {"prefetch": 2, "WINDOWS": False},
+    {"prefetch": 2, "PADDING": "copies"},
+    {"prefetch": 2, "WINDOWS": False, "PADDING": "copies"},
+    {"prefetch": 2, "switch": 0.0005},
+    {"prefetch": 2, "WINDOWS": False, "switch": 0.0005},
+    {"prefetch": 1, "WINDOWS": False, "switch": 0.0005},
+]
+
+
+def with_settings(clf: Classifier, settings: dict, fn):
+    import topfive.tensor_pipeline as tp
+
+    saved = {k: getattr(tp, k) for k in settings if k.isupper()}
+    saved_prefetch, saved_switch = clf.prefetch, sys.getswitchinterval()
+    try:
+        for k, v in settings.items():
+            if k.isupper():
+                setattr(tp, k, v)
+        clf.prefetch = settings.get("prefetch", clf.prefetch)
+        sys.setswitchinterval(settings.get("switch", saved_switch))
+        return fn()
+    finally:
+        for k, v in saved.items():
+            setattr(tp, k, v)
+        clf.prefetch = saved_prefetch
+        sys.setswitchinterval(saved_switch)
+
+
 # --- (c) checks ----------------------------------------------------------------------------------
 
 
@@ -316,8 +350,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("TOPFIVE_EVAL", ROOT.parent / "shared" / "eval")))
     parser.add_argument("--quick", action="store_true", help="tiny counts, no compile, fp32: proves the logic on a CPU")
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 2, 3],
-                        help="batches prepared ahead; the first set is timed with each, the rest with the first")
+    parser.add_argument("--prefetch", type=int, default=1, help="batches prepared ahead (VARIANTS times others)")
     parser.add_argument("--budget", type=float, default=330, help="seconds; optional steps are skipped past it")
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
     parser.add_argument("--no-agreement", action="store_true", help="skip (c)'s Lite0 agreement (~30 s)")
@@ -395,7 +428,7 @@ def main() -> None:
     say(f"end to end runs the {best[2]} model")
     backend = ModelBackend(best[0], device, dtype, best[2])
     clf = Classifier("resnet50", backend=backend, batch_size=batch, workers=workers, decode="tensor",
-                     prefetch=args.prefetch[0])
+                     prefetch=args.prefetch)
     say("making ~500 px JPEG versions of the photos ...")
     small = small_jpegs(paths)
     say(f"  {len(small)} JPEGs, {statistics.median(len(b) for b in small) / 1e3:.0f} kB median")
@@ -425,13 +458,15 @@ def main() -> None:
         say(f"end to end: {label}, {len(sources)} images ...")
         attempt(f"warm-up {label}", lambda: list(clf.iter_predict(sources[:batch])))
         if label == sets[0][0]:
-            for ahead in args.prefetch[1:]:
-                clf.prefetch = ahead
-                other = attempt(f"(b) {label}, prefetch {ahead}", lambda: end_to_end(clf, sources, rounds))
+            for variant in VARIANTS:
+                text = ", ".join(f"{k}={v}" for k, v in variant.items())
+                other = attempt(f"(b) {label}, {text}", lambda: with_settings(clf, variant, lambda: end_to_end(clf, sources, rounds)))
+                pre = attempt(f"preprocess only, {text}", lambda: with_settings(
+                    clf, variant, lambda: preprocess_only(sources, spec, device, batch, workers)))
                 if other:
-                    rows.append((f"(b) files -> top-5, {label}, prefetch {ahead}", f"{other[0]:,.0f}", other[1], ""))
-                    say(f"  prefetch {ahead}: {other[0]:,.0f} img/s end to end")
-            clf.prefetch = args.prefetch[0]
+                    rows.append((f"(b) {label}, {text}", f"{other[0]:,.0f}", other[1],
+                                 f"decode+preprocess alone {pre:,.0f} img/s" if pre else ""))
+                    say(f"  {text}: {other[0]:,.0f} img/s end to end, decode+preprocess alone {pre or 0:,.0f}")
             stages = attempt("stage times", lambda: stage_times(sources, spec, device, batch, workers, args.profile))
             if stages:
                 notes.append(f"{label}: {stages}")

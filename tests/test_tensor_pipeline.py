@@ -185,8 +185,8 @@ def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, cap
     out = capsys.readouterr().out
     assert "FAILED" not in out
     rows = [line for line in out.splitlines() if line.startswith("| (")]
-    # eager; three sets end to end, the first also with prefetch 2 and 3
-    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)"] + ["(b)"] * 5
+    # eager; three sets end to end, the first also with each of the pipeline's variants
+    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)"] + ["(b)"] * (3 + len(gpu.VARIANTS))
     assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)
     assert "max 0" in out  # the pixel check: CPU tensor path vs itself through the script's plumbing
     assert "stages per batch of 2" in out

@@ -51,6 +51,11 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 PRECISION_BITS = 22  # Pillow's fixed-point resampling weights (Resample.c: 32 - 8 - 2)
 PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13  # see vertical_first()
 DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits, so rounding matches Pillow's integers
+# Measured choices (benchmarks/gpu.py times the alternatives): cut each image to the pixels its
+# filters read before resampling (less arithmetic, one more slice per image); zero-pad images into
+# a batch with torch.nested ("nested", a few launches) or one copy per image ("copies").
+WINDOWS = True
+PADDING = "nested"
 
 # Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
 # own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
@@ -249,10 +254,14 @@ def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool
     the zero-padded batch, in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
     n, device = len(windows), windows[0].device
     height, width = max(w.shape[-2] for w in windows), max(w.shape[-1] for w in windows)
-    # zero-padded into one batch by torch.nested: a few launches, not one Python-issued copy per
-    # image (those cost more CPU time than the arithmetic below on a GPU)
-    nested = torch.nested.as_nested_tensor(windows).to(DTYPE)
-    batch = torch.nested.to_padded_tensor(nested, 0.0, output_size=(n, 3, height, width))
+    if PADDING == "nested":
+        nested = torch.nested.as_nested_tensor(windows).to(DTYPE)
+        batch = torch.nested.to_padded_tensor(nested, 0.0, output_size=(n, 3, height, width))
+    else:
+        batch = windows[0].new_zeros((n, 3, height, width))
+        for i, w in enumerate(windows):
+            batch[i, :, : w.shape[-2], : w.shape[-1]] = w
+        batch = batch.to(DTYPE)
     across, down = _matrix(*xs, width, device), _matrix(*ys, height, device).transpose(1, 2)[:, None]
     # batch (N, 3, H, W); across (N, W, size); down (N, 1, size, H)
     if vertical:
@@ -266,8 +275,8 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     """uint8 (3, H_i, W_i) images on one device -> uint8 (N, 3, size, size): the reference path's
     resize + crop (Pillow's antialiased resampling), for all of them at once.
 
-    Each image is cut to the window its filters read, the windows are zero-padded into batches of
-    similar size and the same pass order, and each batch is resampled by two batched matrix
+    Each image is cut to the window its filters read (WINDOWS), the windows are zero-padded into
+    batches of similar size and the same pass order (PADDING), and each batch is resampled by two batched matrix
     products (dense: measured ~2x faster on CPU than gathering the K filter taps; on a GPU they
     are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image.
     """
@@ -275,9 +284,11 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     plans = [plan(img.shape[-1], img.shape[-2], spec) for img in images]
     xt, xw = resample_taps([p[0] for p in plans], size, spec.interpolation, device)
     yt, yw = resample_taps([p[1] for p in plans], size, spec.interpolation, device)
-    (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
-    xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
-    windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
+    windows = images  # taps count from each image's corner
+    if WINDOWS:
+        (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
+        xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
+        windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=images[0].device)
     for vertical in (False, True):
         same = [i for i, p in enumerate(plans) if vertical_first(*p) == vertical]
