@@ -48,6 +48,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import topfive.tensor_pipeline as tp  # noqa: E402
 from topfive.backends import Backend  # noqa: E402
 from topfive.images import load_image  # noqa: E402
 from topfive.predict import Classifier, Prediction  # noqa: E402
@@ -189,8 +190,6 @@ def preprocess_only(sources: list, spec, device: torch.device, batch: int, worke
 
 
 def float32_preprocess(sources: list, spec, device: torch.device, batch: int, workers: int) -> float:
-    import topfive.tensor_pipeline as tp
-
     shipped, tp.DTYPE = tp.DTYPE, torch.float32
     try:
         return preprocess_only(sources, spec, device, batch, workers)
@@ -198,24 +197,19 @@ def float32_preprocess(sources: list, spec, device: torch.device, batch: int, wo
         tp.DTYPE = shipped
 
 
-# The pipeline's alternatives, timed on the first set: batches prepared ahead, tensor_pipeline's
-# WINDOWS and PADDING, and the interpreter's GIL switch interval (default 5 ms: a thread that has
+# The pipeline's alternatives to its defaults, timed on the first set: batches prepared ahead,
+# tensor_pipeline's WINDOWS and PADDING, and the interpreter's GIL switch interval (default 5 ms: a thread that has
 # released the GIL for a CUDA call can wait that long to get it back from a busy thread).
 VARIANTS = [
-    {"prefetch": 2},
+    {"prefetch": 1},
     {"prefetch": 3},
-    {"prefetch": 2, "WINDOWS": False},
-    {"prefetch": 2, "PADDING": "copies"},
-    {"prefetch": 2, "WINDOWS": False, "PADDING": "copies"},
-    {"prefetch": 2, "switch": 0.0005},
-    {"prefetch": 2, "WINDOWS": False, "switch": 0.0005},
-    {"prefetch": 1, "WINDOWS": False, "switch": 0.0005},
+    {"WINDOWS": not tp.WINDOWS},
+    {"PADDING": "nested" if tp.PADDING == "copies" else "copies"},
+    {"switch": 0.0005},
 ]
 
 
 def with_settings(clf: Classifier, settings: dict, fn):
-    import topfive.tensor_pipeline as tp
-
     saved = {k: getattr(tp, k) for k in settings if k.isupper()}
     saved_prefetch, saved_switch = clf.prefetch, sys.getswitchinterval()
     try:
@@ -306,8 +300,6 @@ def lite0_agreement(paths: list[str], device: torch.device, batch: int, workers:
 def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int, profile: bool = False) -> str:
     """ms per batch for each stage of prepare_batch, run one after another and synchronised (the
     pipeline overlaps them with the model; this says which one bounds it)."""
-    import topfive.tensor_pipeline as tp
-
     chunk = sources[:batch]
     times: dict[str, list[float]] = {}
     if device.type == "cuda" and device.index is None:  # torchvision re-creates its nvjpeg decoder
@@ -323,7 +315,8 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
 
     with ThreadPoolExecutor(workers) as readers:
         for _ in range(4):
-            read = timed("read + parse headers", lambda: list(readers.map(lambda s: tp._read(s, False), chunk)))
+            read = timed("read + parse headers", lambda: [tp._read(s, False) for s in chunk] if isinstance(chunk[0], bytes)
+                         else list(readers.map(lambda s: tp._read(s, False), chunk)))  # as _prepare_batch does
             decoded = timed("decode_jpeg (batched)", lambda: tp._decode_many([r[0] for r in read], device))
             resized = timed("resize + crop (float64)", lambda: tp.resize_crop(decoded, spec))
             timed("normalise + layout", lambda: tp.to_layout(tp.pixels(resized, spec), spec))
@@ -350,7 +343,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("TOPFIVE_EVAL", ROOT.parent / "shared" / "eval")))
     parser.add_argument("--quick", action="store_true", help="tiny counts, no compile, fp32: proves the logic on a CPU")
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--prefetch", type=int, default=1, help="batches prepared ahead (VARIANTS times others)")
+    parser.add_argument("--prefetch", type=int, default=None, help="batches prepared ahead (default: Classifier's; VARIANTS times others)")
     parser.add_argument("--budget", type=float, default=330, help="seconds; optional steps are skipped past it")
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
     parser.add_argument("--no-agreement", action="store_true", help="skip (c)'s Lite0 agreement (~30 s)")

@@ -170,6 +170,40 @@ def test_size_groups_bound_the_padding():
     assert len(groups) > 1  # and the small ones are not all padded to 12 MP
 
 
+def test_size_groups_bound_the_memory():
+    sizes = [(3000, 4000)] * 7 + [(500, 375)] * 3
+    groups = size_groups(sizes, most=2 * 3000 * 4000)
+    assert sorted(len(g) for g in groups) == [1, 2, 2, 2, 3]  # 12 MP photos two at a time
+    assert size_groups([(5000, 5000)], most=100) == [[0]]  # one image alone may exceed it
+
+
+def test_plan_axes_follow_torchvision_and_tf_slim_geometry():
+    import random
+
+    from torchvision.transforms.functional import _compute_resized_output_size
+
+    from topfive.preprocess import PreprocessSpec, central_box
+    from topfive.tensor_pipeline import plan_axes
+
+    rng = random.Random(0)
+    sizes = [(rng.randint(1, 6000), rng.randint(1, 6000)) for _ in range(3000)] + [(w, h) for w in range(1, 60) for h in range(1, 60)]
+    widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
+    for resize, size in ((256, 224), (342, 299), (232, 224), (200, 224)):  # the last crop pads
+        x, y = plan_axes(widths, heights, PreprocessSpec(size=size, resize=resize))
+        for k, (w, h) in enumerate(sizes):
+            new_h, new_w = _compute_resized_output_size((h, w), [resize])
+            assert (x[2, k], y[2, k]) == (new_w, new_h)
+            # torchvision's center_crop: top = int(round((H - size) / 2)), padding (H < size) split floor-first
+            for axis, n in ((x, new_w), (y, new_h)):
+                assert axis[3, k] == (int(round((n - size) / 2.0)) if n >= size else -((size - n) // 2))
+            assert (x[0, k], x[1, k], y[0, k], y[1, k]) == (0, w, 0, h)
+    for fraction in (0.875, 0.5, 1.0):
+        x, y = plan_axes(widths, heights, PreprocessSpec(size=224, rule="central_fraction", fraction=fraction))
+        for k, (w, h) in enumerate(sizes):
+            left, top, right, bottom = central_box((w, h), fraction)
+            assert (x[:, k].tolist(), y[:, k].tolist()) == ([left, right - left, 224, 0], [top, bottom - top, 224, 0])
+
+
 def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, capsys):
     """benchmarks/gpu.py is meant for a short GPU session: its whole logic must already work."""
     import importlib.util

@@ -79,7 +79,7 @@ class Classifier:
         calibration=None,
         threads: int | None = None,
         decode: str = "pillow",
-        prefetch: int = 1,
+        prefetch: int | None = None,
     ):
         """`backend`: None (the model's own runtime: eager PyTorch for zoo models, the card's
         runtime for model cards), one of backends.BACKENDS for zoo models, or a ready Backend
@@ -88,8 +88,9 @@ class Classifier:
         `decode="tensor"`: iter_predict decodes each batch with torchvision on the backend's device
         (nvjpeg on CUDA) and resizes it there in one batched step (tensor_pipeline.py; Pillow's
         pixels, measured in docs/performance.md); the default "pillow" decodes image by image.
-        `prefetch`: how many batches are prepared ahead of the one the model runs (more overlaps
-        decoding with resizing on a GPU; each holds a batch in memory)."""
+        `prefetch`: how many batches are prepared ahead of the one the model runs; default 1, and
+        2 with decode="tensor", where it overlaps one batch's GPU decoding with another's resizing
+        (measured in docs/performance.md; each holds a batch in memory)."""
         check_decode(decode, draft)
         entry = resolve(model)
         if backend is None:
@@ -104,7 +105,7 @@ class Classifier:
 
     @classmethod
     def around(cls, backend, name: str, spec, entry=None, batch_size: int = 16, workers: int | None = None,
-               draft: bool = False, decode: str = "pillow", prefetch: int = 1) -> "Classifier":
+               draft: bool = False, decode: str = "pillow", prefetch: int | None = None) -> "Classifier":
         """A Classifier around a backend that is already loaded, e.g. by `topfive bench`, which
         must not load a second copy of the model (it would disturb the memory figures). `entry`
         may be None for a model that no name resolves to (`python:` hooks)."""
@@ -114,6 +115,7 @@ class Classifier:
         return clf
 
     def _attach(self, backend, name, spec, entry, batch_size, workers, draft, decode, prefetch) -> None:
+        prefetch = (2 if decode == "tensor" else 1) if prefetch is None else prefetch
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, not {prefetch}")
         self.backend, self.name, self.spec, self.entry = backend, name, spec, entry

@@ -25,6 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import PIL
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
@@ -56,6 +57,7 @@ DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits,
 # a batch with torch.nested ("nested", a few launches) or one copy per image ("copies").
 WINDOWS = True
 PADDING = "nested"
+GROUP_PIXELS = 2**25  # padded pixels resampled at once: 0.8 GB in float64 (256 photos of 12 MP would need 74 GB)
 
 # Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
 # own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
@@ -167,33 +169,42 @@ class AxisPlan:
     offset: int
 
 
+def plan_axes(widths, heights, spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y), each a (4, N) int64 array of AxisPlan fields (start, length, resized, offset), for
+    upright images of these sizes: the reference path's geometry (torchvision's resize of the
+    shorter side then center_crop, or TF-slim's central crop then resize), for a whole batch at
+    once (per image in Python, this cost more CPU time than a GPU's resampling)."""
+    w, h = np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64)
+    size, zeros = spec.size, np.zeros_like(w)
+    if spec.rule == "central_fraction":  # preprocess.central_box, elementwise in the same float64 steps
+        left = ((w - w * spec.fraction) / 2).astype(np.int64)
+        top = ((h - h * spec.fraction) / 2).astype(np.int64)
+        full = np.full_like(w, size)
+        return np.stack([left, w - 2 * left, full, zeros]), np.stack([top, h - 2 * top, full, zeros])
+    short, long = np.minimum(w, h), np.maximum(w, h)
+    new_long = (spec.resize * long / short).astype(np.int64)  # torchvision's int(resize * long / short)
+    new_w = np.where(w <= h, spec.resize, new_long)
+    new_h = np.where(w <= h, new_long, spec.resize)
+
+    def crop_offset(n: np.ndarray) -> np.ndarray:  # torchvision's center_crop; np.round rounds half to even, as round()
+        return np.where(size > n, -((size - n) // 2), np.round((n - size) / 2.0).astype(np.int64))
+
+    return np.stack([zeros, w, new_w, crop_offset(new_w)]), np.stack([zeros, h, new_h, crop_offset(new_h)])
+
+
 def plan(width: int, height: int, spec: PreprocessSpec) -> tuple[AxisPlan, AxisPlan]:
-    """(x plan, y plan) for an upright image of this size: the reference path's geometry
-    (torchvision's resize of the shorter side then center_crop, or TF-slim's central crop then
-    resize), as numbers only."""
-    size = spec.size
-    if spec.rule == "central_fraction":
-        left, top, right, bottom = central_box((width, height), spec.fraction)
-        return AxisPlan(left, right - left, size, 0), AxisPlan(top, bottom - top, size, 0)
-    short, long = min(width, height), max(width, height)
-    new_short, new_long = spec.resize, int(spec.resize * long / short)  # torchvision's rule
-    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
-
-    def crop_offset(n: int) -> int:
-        return -((size - n) // 2) if size > n else int(round((n - size) / 2.0))
-
-    return AxisPlan(0, width, new_w, crop_offset(new_w)), AxisPlan(0, height, new_h, crop_offset(new_h))
+    """plan_axes for one image, as (x, y) AxisPlans."""
+    x, y = plan_axes([width], [height], spec)
+    return AxisPlan(*map(int, x[:, 0])), AxisPlan(*map(int, y[:, 0]))
 
 
-def resample_taps(plans: list[AxisPlan], size: int, interpolation: str, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(taps, weights), each (N, size, K), on `device`: output pixel j of image n is the sum over k
-    of weights[n, j, k] * source pixel taps[n, j, k] along this axis. The weights are Pillow's
-    (Resample.c's precompute_coeffs: the filter stretched by the downscale factor, cut at the image
-    edge and renormalised, then quantised to its fixed point); unused taps have weight 0."""
-    start, length, resized, offset = (
-        torch.tensor([getattr(p, f) for p in plans], dtype=torch.float64, device=device)[:, None]
-        for f in ("start", "length", "resized", "offset")
-    )
+def resample_taps(axis: np.ndarray, size: int, interpolation: str, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(taps, weights), each (N, size, K), on `device`, for one axis of N images planned by
+    plan_axes: output pixel j of image n is the sum over k of weights[n, j, k] * source pixel
+    taps[n, j, k] along this axis. The weights are Pillow's (Resample.c's precompute_coeffs: the
+    filter stretched by the downscale factor, cut at the image edge and renormalised, then
+    quantised to its fixed point); unused taps have weight 0."""
+    start, length, resized, offset = torch.as_tensor(axis, dtype=torch.float64).to(device, non_blocking=True)[..., None]
     j = torch.arange(size, dtype=torch.float64, device=device)[None, :] + offset  # index in the resized span
     scale = length / resized
     support, kernel = FILTERS[interpolation]
@@ -202,7 +213,7 @@ def resample_taps(plans: list[AxisPlan], size: int, interpolation: str, device="
     center = (j + 0.5) * scale
     xmin = torch.trunc(center - reach + 0.5).clamp(min=0)
     xmax = torch.minimum(torch.trunc(center + reach + 0.5), length.expand_as(center))
-    widest = support * max(1.0, *(p.length / p.resized for p in plans))  # reach.max(), without a device sync
+    widest = support * max(1.0, float((axis[1] / axis[2]).max()))  # reach.max(), without a device sync
     k = torch.arange(int(math.ceil(widest)) * 2 + 1, dtype=torch.float64, device=device)
     x = xmin[..., None] + k  # (N, size, K) source positions in the span
     w = kernel((x - center[..., None] + 0.5) / filterscale[..., None]) * (x < xmax[..., None])
@@ -241,12 +252,12 @@ def _matrix(taps: torch.Tensor, weights: torch.Tensor, full: int, device) -> tor
     return dense.scatter_add_(2, taps, weights).transpose(1, 2)
 
 
-def vertical_first(x: AxisPlan, y: AxisPlan) -> bool:
-    """Pillow's pass order. Since Pillow 13 (Resample.c), when the height shrinks by more than
-    twice as many pixels as the width, the vertical pass runs first; before, never. The order
-    matters: each pass rounds to uint8."""
-    shrink_y, shrink_x = y.length - y.resized, x.length - x.resized
-    return PILLOW_VERTICAL_FIRST and shrink_y > 0 and shrink_y > 2 * shrink_x
+def vertical_first(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per image of plan_axes' (x, y), Pillow's pass order. Since Pillow 13 (Resample.c), when the
+    height shrinks by more than twice as many pixels as the width, the vertical pass runs first;
+    before, never. The order matters: each pass rounds to uint8."""
+    shrink_y, shrink_x = y[1] - y[2], x[1] - x[2]
+    return (shrink_y > 0) & (shrink_y > 2 * shrink_x) & PILLOW_VERTICAL_FIRST
 
 
 def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool) -> torch.Tensor:
@@ -281,17 +292,18 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image.
     """
     size, device = spec.size, images[0].device
-    plans = [plan(img.shape[-1], img.shape[-2], spec) for img in images]
-    xt, xw = resample_taps([p[0] for p in plans], size, spec.interpolation, device)
-    yt, yw = resample_taps([p[1] for p in plans], size, spec.interpolation, device)
+    x, y = plan_axes([img.shape[-1] for img in images], [img.shape[-2] for img in images], spec)
+    xt, xw = resample_taps(x, size, spec.interpolation, device)
+    yt, yw = resample_taps(y, size, spec.interpolation, device)
     windows = images  # taps count from each image's corner
     if WINDOWS:
         (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
         xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
         windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=images[0].device)
+    order = vertical_first(x, y).tolist()
     for vertical in (False, True):
-        same = [i for i, p in enumerate(plans) if vertical_first(*p) == vertical]
+        same = [i for i, v in enumerate(order) if v == vertical]
         for group in size_groups([tuple(windows[i].shape[-2:]) for i in same]):
             members = [same[i] for i in group]
             g = torch.tensor(members, device=device)
@@ -300,14 +312,17 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     return out
 
 
-def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5) -> list[list[int]]:
+def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5, most: int | None = None) -> list[list[int]]:
     """Indices grouped so that zero-padding each group to its largest height and width costs at
-    most `waste` times the pixels its images hold (one 12 MP photo must not pad a whole batch)."""
+    most `waste` times the pixels its images hold (one 12 MP photo must not pad a whole batch),
+    and at most `most` padded pixels (GROUP_PIXELS: memory) unless one image alone is larger."""
+    most = GROUP_PIXELS if most is None else most
     order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1], reverse=True)
     groups: list[list[int]] = []
     for i in order:
         h, w = sizes[i]
-        if groups and (len(groups[-1]) + 1) * max(h, gh) * max(w, gw) <= waste * (held + h * w):
+        padded = (len(groups[-1]) + 1) * max(h, gh) * max(w, gw) if groups else 0
+        if groups and padded <= waste * (held + h * w) and padded <= most:
             groups[-1].append(i)
             gh, gw, held = max(h, gh), max(w, gw), held + h * w
         else:
@@ -421,7 +436,8 @@ def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Ex
         read = lambda s: _read(s, on_cpu, reference=True)  # noqa: E731
     else:
         read = lambda s: _read(s, on_cpu)  # noqa: E731
-    if pool is None:
+    files = any(isinstance(s, (str, os.PathLike)) for s in sources)
+    if pool is None or not (files or on_cpu):  # bytes in memory: parsing headers is Python, threads only contend
         results = [read(s) for s in sources]
     else:  # a few tasks, not one per file: per-task overhead would cost more than reading
         step = -(-len(sources) // getattr(pool, "_max_workers", 4))
