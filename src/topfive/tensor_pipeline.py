@@ -41,7 +41,7 @@ from .images import (
     describe,
     load_image,
 )
-from .preprocess import PreprocessSpec, central_box, pixels, preprocess, to_layout
+from .preprocess import PreprocessSpec, pixels, preprocess, to_layout
 
 # torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
@@ -319,6 +319,7 @@ def size_groups(sizes: list[tuple[int, int]], waste: float = 1.5, most: int | No
     most = GROUP_PIXELS if most is None else most
     order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1], reverse=True)
     groups: list[list[int]] = []
+    gh = gw = held = 0  # the last group's padded height, width and the pixels it holds
     for i in order:
         h, w = sizes[i]
         padded = (len(groups[-1]) + 1) * max(h, gh) * max(w, gw) if groups else 0
