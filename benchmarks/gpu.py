@@ -14,6 +14,9 @@
     repeated to fill whole batches. On the first set also the pipeline's alternatives (VARIANTS),
     decode + preprocess alone, each stage's time per batch and how much of it leaves the GIL to
     other threads. Goal >= 10,000 img/s on ~500 px JPEGs.
+(b') An experiment on the same set, not the library's pipeline: the batches prepared in 2 and 4
+    worker processes (own interpreter, CUDA context and nvjpeg decoder each; batches sent by CUDA
+    IPC) while this process runs the model and makes the top-5 objects.
 (c) Checks: GPU-decoded pixels against the CPU path (which equals Pillow's), and, where the
     EfficientNet-Lite0 weights are importable, its top-1 agreement with the reference (Pillow, fp32
     on the CPU) in fp32, bf16 and fp16, on Pillow's and on GPU-decoded pixels.
@@ -365,6 +368,59 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
     ) + "; GIL left to other threads during " + ", ".join(f"{k} {v:.0%}" for k, v in free.items())
 
 
+# --- (b') an experiment: batches prepared in worker processes -------------------------------------
+# Not the library's pipeline. In one process, every variant stayed at 5-7k img/s while the stages
+# add up to much more; several processes (each with its own interpreter, CUDA context and nvjpeg
+# decoder) show whether one process is the bound before the library is built that way.
+
+
+def _prepare_in_process(sources: list, spec, device: str, batch: int, tasks, done) -> None:
+    """Worker: prepares chunk k (sources[k*batch:(k+1)*batch]) for each k from `tasks` until None,
+    and sends (k, batch tensor, failures) on `done` (CUDA tensors travel by CUDA IPC)."""
+    torch.set_num_threads(1)
+    with ThreadPoolExecutor(4) as readers:
+        prepare_batch(sources[:batch], spec, device, readers)  # CUDA context, nvjpeg, allocator
+        done.put(("ready", None, 0))
+        for k in iter(tasks.get, None):
+            out, errors = prepare_batch(sources[k * batch : (k + 1) * batch], spec, device, readers)
+            done.put((k, out, sum(e is not None for e in errors)))
+
+
+def end_to_end_processes(clf: Classifier, sources: list, batch: int, processes: int, rounds: int) -> tuple[float, str]:
+    """img/s of files -> top-5 with `processes` worker processes preparing the batches and this
+    process running the model and making the top-5 objects (as iter_predict does); median of rounds."""
+    import torch.multiprocessing as mp
+
+    device = clf.backend.device
+    device = str(device) if device.type != "cuda" or device.index is not None else f"cuda:{torch.cuda.current_device()}"
+    ctx = mp.get_context("spawn")
+    tasks, done = ctx.Queue(), ctx.Queue()
+    workers = [ctx.Process(target=_prepare_in_process, args=(sources, clf.spec, device, batch, tasks, done), daemon=True)
+               for _ in range(processes)]
+    for w in workers:
+        w.start()
+    try:
+        for _ in workers:
+            assert done.get(timeout=120)[0] == "ready"  # a worker that died must not hold the GPU session
+        chunks, rates = len(sources) // batch, []
+        for _ in range(rounds):
+            start, made = time.perf_counter(), 0
+            for k in range(chunks):
+                tasks.put(k)
+            for _ in range(chunks):
+                k, out, failed = done.get(timeout=60)
+                assert not failed, f"{failed} inputs failed"
+                made += len([Prediction("<bytes>", clf.name, top) for top in clf._top(clf.backend.probabilities(out), 5)])
+                del out  # the worker's memory is freed once this process lets go of it
+            rates.append(made / (time.perf_counter() - start))
+        return statistics.median(rates), f"{min(rates):,.0f}-{max(rates):,.0f}"
+    finally:
+        for _ in workers:
+            tasks.put(None)
+        for w in workers:
+            w.join(timeout=60)
+
+
 # --- carrying the photos and Lite0 to the GPU machine ----------------------------------------------
 
 
@@ -422,6 +478,8 @@ def main() -> None:
     parser.add_argument("--autotune", action="store_true", help="also time compile mode max-autotune-no-cudagraphs, last")
     parser.add_argument("--no-agreement", action="store_true", help="skip (c)'s Lite0 agreement (~30 s)")
     parser.add_argument("--profile", action="store_true", help="print where one prepare_batch spends its CPU time")
+    parser.add_argument("--processes", type=int, nargs="*", default=None,
+                        help="(b') also time batches prepared in this many worker processes (default: 2 4 on CUDA, 1 with --quick)")
     parser.add_argument("--prepare-carry", action="store_true",
                         help="here, not on the GPU machine: write .gpu-eval and .gpu-extra to carry there, then stop")
     args = parser.parse_args()
@@ -538,6 +596,14 @@ def main() -> None:
                     rows.append((f"(b) {label}, {text}", f"{other[0]:,.0f}", other[1],
                                  f"decode+preprocess alone {pre:,.0f} img/s" if pre else ""))
                     say(f"  {text}: {other[0]:,.0f} img/s end to end, decode+preprocess alone {pre or 0:,.0f}")
+            counts = args.processes if args.processes is not None else ([1] if quick else [2, 4] if device.type == "cuda" else [])
+            for count in counts:
+                say(f"  batches prepared in {count} worker processes (an experiment) ...")
+                rate = attempt(f"(b') {label}, {count} processes",
+                               lambda: end_to_end_processes(clf, sources, batch, count, rounds))
+                if rate:
+                    rows.append((f"(b') {label}, batches prepared in {count} processes (experiment)", f"{rate[0]:,.0f}", rate[1], ""))
+                    say(f"  {count} processes: {rate[0]:,.0f} img/s end to end")
             stages = attempt("stage times", lambda: stage_times(sources, spec, device, batch, workers, args.profile))
             if stages:
                 notes.append(f"{label}: {stages}")

@@ -206,21 +206,22 @@ def test_plan_axes_follow_torchvision_and_tf_slim_geometry():
 
 def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, capsys):
     """benchmarks/gpu.py is meant for a short GPU session: its whole logic must already work."""
-    import importlib.util
+    import importlib
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
-    spec = importlib.util.spec_from_file_location("topfive_gpu_benchmark", script)
-    gpu = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu)
+    # importable by name, so that the worker processes of its (b') experiment can import it too
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    gpu = importlib.import_module("gpu")
     monkeypatch.setattr(sys, "argv", ["gpu.py", "--device", "cpu", "--quick", "--photos", str(EVAL)])
     gpu.main()
     out = capsys.readouterr().out
     assert "FAILED" not in out
     rows = [line for line in out.splitlines() if line.startswith("| (")]
-    # eager; three sets end to end, the first also with each of the pipeline's variants
-    assert [r.split("|")[1].strip()[:3] for r in rows] == ["(a)"] + ["(b)"] * (3 + len(gpu.VARIANTS))
+    # eager; three sets end to end, the first also with each of the pipeline's variants and with
+    # batches prepared in one worker process
+    kinds = [r.split("|")[1].strip()[:4] for r in rows]
+    assert kinds == ["(a) "] + ["(b) "] * len(gpu.VARIANTS) + ["(b')"] + ["(b) "] * 3
     assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)
     assert "max 0" in out  # the pixel check: CPU tensor path vs itself through the script's plumbing
     assert "stages per batch of 2" in out
