@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import topfive.tensor_pipeline as tp  # noqa: E402
-from topfive.backends import Backend  # noqa: E402
+from topfive.backends import TorchBackend  # noqa: E402
 from topfive.images import load_image  # noqa: E402
 from topfive.predict import Classifier, Prediction  # noqa: E402
 from topfive.preprocess import preprocess, stack  # noqa: E402
@@ -154,17 +154,16 @@ def compiled(model: torch.nn.Module, mode: str):
     return torch.compile(model, mode=mode, dynamic=False)
 
 
-class ModelBackend(Backend):
-    """A ready forward function as a Backend (Classifier's interface): input to the model's dtype
-    and channels_last on its device, softmax in fp32, probabilities back on the CPU."""
+class ModelBackend(TorchBackend):
+    """TorchBackend (channels_last, softmax in fp32, probabilities back on the CPU) around a ready
+    forward function, e.g. a compiled model, whose inputs are cast to its dtype."""
 
     def __init__(self, fn, device: torch.device, dtype: torch.dtype, name: str):
-        self.fn, self.device, self.dtype, self.name = fn, device, dtype, name
+        self.model, self.device, self.dtype, self.name = fn, torch.device(device), dtype, name
+        self.memory_format = torch.channels_last
 
-    @torch.inference_mode()
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        return self.fn(x).float().softmax(-1).cpu()
+    def _input(self, batch: torch.Tensor) -> torch.Tensor:
+        return super()._input(batch).to(self.dtype)
 
 
 # --- (b) end to end ------------------------------------------------------------------------------
@@ -194,14 +193,6 @@ def preprocess_only(sources: list, spec, device: torch.device, batch: int, worke
     return len(sources) / (time.perf_counter() - start)
 
 
-def float32_preprocess(sources: list, spec, device: torch.device, batch: int, workers: int) -> float:
-    shipped, tp.DTYPE = tp.DTYPE, torch.float32
-    try:
-        return preprocess_only(sources, spec, device, batch, workers)
-    finally:
-        tp.DTYPE = shipped
-
-
 # The pipeline's alternatives to its defaults, timed on the first set: batches prepared ahead,
 # tensor_pipeline's WINDOWS and PADDING, and the interpreter's GIL switch interval (default 5 ms: a thread that has
 # released the GIL for a CUDA call can wait that long to get it back from a busy thread).
@@ -215,12 +206,13 @@ VARIANTS = [
 
 
 def with_settings(clf: Classifier, settings: dict, fn):
+    """fn() with tensor_pipeline's UPPERCASE settings, the Classifier's prefetch and the GIL switch
+    interval set as `settings` says, all restored afterwards."""
     saved = {k: getattr(tp, k) for k in settings if k.isupper()}
     saved_prefetch, saved_switch = clf.prefetch, sys.getswitchinterval()
     try:
-        for k, v in settings.items():
-            if k.isupper():
-                setattr(tp, k, v)
+        for k, v in saved.items():
+            setattr(tp, k, settings[k])
         clf.prefetch = settings.get("prefetch", clf.prefetch)
         sys.setswitchinterval(settings.get("switch", saved_switch))
         return fn()
@@ -238,8 +230,7 @@ def decode_check(path: str, device: torch.device) -> str:
     """Whether decode_jpeg really decodes on this device (else every photo would fall back to Pillow)."""
     from topfive.tensor_pipeline import _decode_many
 
-    if device.type == "cuda" and device.index is None:  # as prepare_batch names it (see stage_times)
-        device = torch.device("cuda", torch.cuda.current_device())
+    device = tp.indexed(device)  # as prepare_batch names it
     out = _decode_many([open(path, "rb").read()] * 2, device)
     assert out[0].device.type == device.type, out[0].device
     return f"decode_jpeg on {device.type}: works (batched call, {tuple(out[0].shape)} uint8)"
@@ -331,8 +322,7 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
     pipeline overlaps them with the model; this says which one bounds it)."""
     chunk = sources[:batch]
     times: dict[str, list[float]] = {}
-    if device.type == "cuda" and device.index is None:  # torchvision re-creates its nvjpeg decoder
-        device = torch.device("cuda", torch.cuda.current_device())  # when the device differs
+    device = tp.indexed(device)  # as prepare_batch names it
 
     def timed(name, fn):
         sync(device)
@@ -391,8 +381,7 @@ def end_to_end_processes(clf: Classifier, sources: list, batch: int, processes: 
     process running the model and making the top-5 objects (as iter_predict does); median of rounds."""
     import torch.multiprocessing as mp
 
-    device = clf.backend.device
-    device = str(device) if device.type != "cuda" or device.index is not None else f"cuda:{torch.cuda.current_device()}"
+    device = str(tp.indexed(clf.backend.device))
     ctx = mp.get_context("spawn")
     tasks, done = ctx.Queue(), ctx.Queue()
     workers = [ctx.Process(target=_prepare_in_process, args=(sources, clf.spec, device, batch, tasks, done), daemon=True)
@@ -611,7 +600,8 @@ def main() -> None:
         result = attempt(f"(b) {label}", lambda: end_to_end(clf, sources, rounds))
         pre = attempt(f"preprocess only {label}", lambda: preprocess_only(sources, spec, device, batch, workers))
         if pre and label == sets[0][0]:  # the resize's float64 (exact) against float32 (+-1 level on <0.1 %)
-            pre32 = attempt("preprocess only, float32", lambda: float32_preprocess(sources, spec, device, batch, workers))
+            pre32 = attempt("preprocess only, float32", lambda: with_settings(
+                clf, {"DTYPE": torch.float32}, lambda: preprocess_only(sources, spec, device, batch, workers)))
             if pre32:
                 notes.append(f"decode+preprocess alone on {label}: {pre:,.0f} img/s with float64 resampling "
                              f"(shipped), {pre32:,.0f} img/s with float32")

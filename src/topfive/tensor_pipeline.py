@@ -412,11 +412,9 @@ def prepare_batch(
     a worker thread overlaps with the model running on the default stream; the call returns once
     the batch is ready.
     """
-    device = torch.device(device)
+    device = indexed(device)
     if device.type != "cuda":
         return _prepare_batch(sources, spec, device, pool)
-    if device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
     if getattr(_local, "stream", None) is None or _local.stream.device != device:
         _local.stream = torch.cuda.Stream(device)
     with torch.cuda.stream(_local.stream):
@@ -428,6 +426,17 @@ def prepare_batch(
 
 
 _local = threading.local()
+
+
+def indexed(device: str | torch.device) -> torch.device:
+    """The device with its CUDA index spelled out ("cuda" -> "cuda:0"): torchvision re-creates its
+    nvjpeg decoder whenever it is called with a device that compares different, and "cuda" and
+    "cuda:0" do, so every caller must name the device the same way (in the first GPU run a stage
+    timed with the other spelling took 0.2 s instead of 15 ms: docs/gpu-runs)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _prepare_batch(sources, spec: PreprocessSpec, device: torch.device, pool: Executor | None, batched=None):
