@@ -193,14 +193,12 @@ def preprocess_only(sources: list, spec, device: torch.device, batch: int, worke
     return len(sources) / (time.perf_counter() - start)
 
 
-# The pipeline's alternatives to its defaults, timed on the first set: batches prepared ahead,
-# tensor_pipeline's WINDOWS and PADDING, and the interpreter's GIL switch interval (default 5 ms: a thread that has
+# The pipeline's alternatives to its defaults, timed on the first set: batches prepared ahead
+# and the interpreter's GIL switch interval (default 5 ms: a thread that has
 # released the GIL for a CUDA call can wait that long to get it back from a busy thread).
 VARIANTS = [
     {"prefetch": 1},
     {"prefetch": 3},
-    {"WINDOWS": not tp.WINDOWS},
-    {"PADDING": "nested" if tp.PADDING == "copies" else "copies"},
     {"switch": 0.0005},
 ]
 
@@ -317,6 +315,22 @@ def gil_free(fn) -> float:
     return (c1 - c0) / max(1, c2 - c1)
 
 
+def torch_profile(fn, device: torch.device, rows: int = 20) -> str:
+    """torch.profiler's tables for one call of fn: by self CPU time (what the calling thread spends
+    per operator, launches included) and, on CUDA, by self GPU time (what the kernels take)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        sync(device)
+    averages = prof.key_averages()
+    tables = [averages.table(sort_by="self_cpu_time_total", row_limit=rows)]
+    if device.type == "cuda":
+        tables.append(averages.table(sort_by="self_cuda_time_total", row_limit=rows))
+    return "\n".join(tables)
+
+
 def stage_times(sources: list, spec, device: torch.device, batch: int, workers: int, profile: bool = False) -> str:
     """ms per batch for each stage of prepare_batch, run one after another and synchronised (the
     pipeline overlaps them with the model; this says which one bounds it)."""
@@ -347,6 +361,7 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
             profiler = cProfile.Profile()
             profiler.runcall(prepare_batch, chunk, spec, device, readers)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            print(torch_profile(lambda: prepare_batch(chunk, spec, device, readers), device))
         data = [r[0] for r in read]
         free = {
             "decode_jpeg": gil_free(lambda: (tp._decode_many(data, device), sync(device))),

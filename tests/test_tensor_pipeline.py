@@ -37,7 +37,11 @@ def jpeg_bytes(img: Image.Image, **kw) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("spec", [LITE0, RESNET, TF_SLIM], ids=["lite0-bicubic", "resnet-bilinear", "tfslim-central"])
+CROP_PADS = PreprocessSpec(size=224, resize=160, interpolation="bicubic")  # the crop is larger than the resized image
+
+
+@pytest.mark.parametrize("spec", [LITE0, RESNET, TF_SLIM, CROP_PADS],
+                         ids=["lite0-bicubic", "resnet-bilinear", "tfslim-central", "crop-pads"])
 def test_geometry_is_pillows_pixel_for_pixel(spec):
     """Same decoded pixels in -> the reference path's exact uint8 pixels out, for images of
     assorted shapes (both of Pillow's pass orders, up- and downscaling) in one batch."""
@@ -157,6 +161,39 @@ def test_classifier_decode_option_is_checked_and_default_unchanged(lite0):
         Classifier("efficientnet_lite0", backend=lite0.backend, decode="nvjpeg")
     with pytest.raises(ValueError, match="draft"):
         Classifier("efficientnet_lite0", backend=lite0.backend, decode="tensor", draft=True)
+
+
+def test_resize_work_does_not_grow_with_the_batch():
+    """On a GPU each tensor operation costs the calling thread a dispatch and a launch whatever its
+    size (benchmarks/host_overhead.py): resize_crop must issue the same operations for 8 images as
+    for 32 of the same sizes, views aside, and never wait for the device to read a value back
+    (on the meta device, which holds no data, any such read fails)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    views = {"view", "_unsafe_view", "reshape", "as_strided", "unsqueeze", "expand", "slice", "select", "transpose",
+             "unbind", "alias", "lift_fresh", "detach"}
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    rng = np.random.default_rng(1)
+    sizes = [(60, 80), (80, 60), (45, 120), (64, 64)]
+    images = [torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)) for h, w in sizes * 8]
+    spec = PreprocessSpec(size=24, resize=28, dtype="uint8")
+    counts = []
+    for n in (8, 32):
+        with Count() as count:
+            resize_crop(images[:n], spec)
+        counts.append(sorted(op for op in count.ops if op not in views))
+    assert counts[0] == counts[1]
+    on_meta = resize_crop([img.to("meta") for img in images], spec)
+    assert on_meta.shape == (len(images), 3, 24, 24)
 
 
 def test_size_groups_bound_the_padding():

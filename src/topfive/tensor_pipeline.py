@@ -45,18 +45,12 @@ from .preprocess import PreprocessSpec, pixels, preprocess, to_layout
 
 # torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
-warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage", category=UserWarning)
 
 JPEG_SOI, JPEG_EOI = b"\xff\xd8\xff", b"\xff\xd9"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 PRECISION_BITS = 22  # Pillow's fixed-point resampling weights (Resample.c: 32 - 8 - 2)
 PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13  # see vertical_first()
 DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits, so rounding matches Pillow's integers
-# Measured choices (benchmarks/gpu.py times the alternatives): cut each image to the pixels its
-# filters read before resampling (less arithmetic, one more slice per image); zero-pad images into
-# a batch with torch.nested ("nested", a few launches) or one copy per image ("copies").
-WINDOWS = True
-PADDING = "nested"
 GROUP_PIXELS = 2**25  # padded pixels resampled at once: 0.8 GB in float64 (256 photos of 12 MP would need 74 GB)
 
 # Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
@@ -199,13 +193,34 @@ def plan(width: int, height: int, spec: PreprocessSpec) -> tuple[AxisPlan, AxisP
     return AxisPlan(*map(int, x[:, 0])), AxisPlan(*map(int, y[:, 0]))
 
 
-def resample_taps(axis: np.ndarray, size: int, interpolation: str, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def windows(axis: np.ndarray, size: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first, end), each (N,): per image of plan_axes' `axis`, the source pixels [first, end)
+    that its resampling filters can read. The filter reach of the first and last output pixel
+    inside the resized image, in resample_taps' float64 steps, so it holds every tap with a
+    weight (a pixel more at an edge whose weight rounds to 0 does no harm). Planned in numpy so
+    that cutting the windows needs no device sync."""
+    start, length, resized, offset = (a.astype(np.float64) for a in axis)
+    support, _ = FILTERS[interpolation]
+    scale = length / resized
+    reach = support * np.maximum(scale, 1.0)
+    first_j = np.maximum(offset, 0)
+    last_j = np.minimum(offset + size, resized) - 1  # below first_j: the crop misses the image
+    xmin = np.maximum(np.trunc((first_j + 0.5) * scale - reach + 0.5), 0)
+    xmax = np.minimum(np.trunc((last_j + 0.5) * scale + reach + 0.5), length)
+    first = (start + np.minimum(xmin, length - 1)).astype(np.int64)
+    return first, np.maximum((start + xmax).astype(np.int64), first + 1)
+
+
+def resample_taps(axis: np.ndarray, size: int, interpolation: str, device="cpu", window=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(taps, weights), each (N, size, K), on `device`, for one axis of N images planned by
     plan_axes: output pixel j of image n is the sum over k of weights[n, j, k] * source pixel
     taps[n, j, k] along this axis. The weights are Pillow's (Resample.c's precompute_coeffs: the
     filter stretched by the downscale factor, cut at the image edge and renormalised, then
-    quantised to its fixed point); unused taps have weight 0."""
-    start, length, resized, offset = torch.as_tensor(axis, dtype=torch.float64).to(device, non_blocking=True)[..., None]
+    quantised to its fixed point); unused taps have weight 0. With `window` ((first, end) from
+    windows()), taps count from `first` and stay below `end`."""
+    first, end = window if window is not None else (np.zeros_like(axis[0]), axis[0] + axis[1])
+    plan = torch.as_tensor(np.concatenate([axis, [first, end]]), dtype=torch.float64).to(device, non_blocking=True)
+    start, length, resized, offset, first, end = plan[..., None]
     j = torch.arange(size, dtype=torch.float64, device=device)[None, :] + offset  # index in the resized span
     scale = length / resized
     support, kernel = FILTERS[interpolation]
@@ -221,24 +236,8 @@ def resample_taps(axis: np.ndarray, size: int, interpolation: str, device="cpu")
     w = w / w.sum(-1, keepdim=True).clamp(min=1e-300)
     w = torch.sign(w) * torch.floor(w.abs() * 2**PRECISION_BITS + 0.5) / 2**PRECISION_BITS
     inside = ((j >= 0) & (j < resized))[..., None]  # a crop larger than the resized image pads zeros
-    taps = (start[..., None] + x.clamp(max=length[..., None] - 1)).long()
+    taps = torch.minimum((start - first)[..., None] + x, (end - first - 1)[..., None]).clamp(min=0).long()
     return taps, (w * inside).to(DTYPE)
-
-
-def _window(taps: torch.Tensor, weights: torch.Tensor) -> tuple[list[int], list[int]]:
-    """Per image, the first and one-past-last source pixel any weight reads."""
-    used = weights != 0
-    first = taps.masked_fill(~used, 2**62).amin((1, 2)).clamp(max=2**31)
-    last = taps.masked_fill(~used, -1).amax((1, 2)) + 1
-    first = torch.minimum(first, last - 1).clamp(min=0)  # an all-zero image (crop past its edge)
-    first, end = torch.stack([first, torch.maximum(last, first + 1)]).tolist()  # one device sync
-    return first, end
-
-
-def _shift(taps: torch.Tensor, first: list[int], end: list[int]) -> torch.Tensor:
-    """Taps relative to each image's window (those outside it have weight 0: clamped in)."""
-    first_, end_ = (torch.tensor(v, device=taps.device)[:, None, None] for v in (first, end))
-    return torch.minimum((taps - first_).clamp(min=0), end_ - first_ - 1)
 
 
 def _round_u8(x: torch.Tensor) -> torch.Tensor:
@@ -261,20 +260,32 @@ def vertical_first(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (shrink_y > 0) & (shrink_y > 2 * shrink_x) & PILLOW_VERTICAL_FIRST
 
 
-def _resize_group(windows: list[torch.Tensor], xs, ys, size: int, vertical: bool) -> torch.Tensor:
-    """Pillow's two passes for images cut to their windows, as two batched matrix products over
-    the zero-padded batch, in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
-    n, device = len(windows), windows[0].device
-    height, width = max(w.shape[-2] for w in windows), max(w.shape[-1] for w in windows)
-    if PADDING == "nested":
-        nested = torch.nested.as_nested_tensor(windows).to(DTYPE)
-        batch = torch.nested.to_padded_tensor(nested, 0.0, output_size=(n, 3, height, width))
-    else:
-        batch = windows[0].new_zeros((n, 3, height, width))
-        for i, w in enumerate(windows):
-            batch[i, :, : w.shape[-2], : w.shape[-1]] = w
-        batch = batch.to(DTYPE)
-    across, down = _matrix(*xs, width, device), _matrix(*ys, height, device).transpose(1, 2)[:, None]
+def _padded_windows(images: list[torch.Tensor], top, left, height, width) -> torch.Tensor:
+    """(N, 3, max height, max width) uint8: each image's window [top, top + height) x [left, left +
+    width) at the corner, gathered at once from the images laid end to end (a fixed number of
+    device operations however many images). Past a window the gather repeats its last row and
+    column: the resampling matrices give those pixels weight 0, so any finite value will do."""
+    device = images[0].device
+    planes = np.array([img.shape[-2] * img.shape[-1] for img in images], dtype=np.int64)
+    strides = np.array([img.shape[-1] for img in images], dtype=np.int64)
+    starts = np.cumsum(3 * planes) - 3 * planes
+    tallest, widest = int(height.max()), int(width.max())
+    per_image = torch.as_tensor(np.stack([starts, planes, strides, top, left, height, width]))
+    starts, planes, strides, top, left, height, width = per_image.to(device, non_blocking=True)[..., None]  # (N, 1) each
+    rows = top + torch.minimum(torch.arange(tallest, device=device), height - 1)  # (N, H)
+    cols = left + torch.minimum(torch.arange(widest, device=device), width - 1)  # (N, W)
+    channels = torch.arange(3, device=device)[:, None] * planes[:, None]  # (N, 3, 1)
+    row_starts = (starts + rows * strides)[:, None, :] + channels  # (N, 3, H)
+    flat = torch.cat([img.reshape(-1) for img in images])
+    return torch.take(flat, row_starts[..., None] + cols[:, None, None, :])
+
+
+def _resize_group(batch: torch.Tensor, xs, ys, size: int, vertical: bool) -> torch.Tensor:
+    """Pillow's two passes over a zero-padded batch of windows, as two batched matrix products,
+    in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
+    n, _, height, width = batch.shape
+    batch = batch.to(DTYPE)
+    across, down = _matrix(*xs, width, batch.device), _matrix(*ys, height, batch.device).transpose(1, 2)[:, None]
     # batch (N, 3, H, W); across (N, W, size); down (N, 1, size, H)
     if vertical:
         cols = _round_u8(down @ batch)  # (N, 3, size, W)
@@ -287,29 +298,30 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     """uint8 (3, H_i, W_i) images on one device -> uint8 (N, 3, size, size): the reference path's
     resize + crop (Pillow's antialiased resampling), for all of them at once.
 
-    Each image is cut to the window its filters read (WINDOWS), the windows are zero-padded into
-    batches of similar size and the same pass order (PADDING), and each batch is resampled by two batched matrix
+    Each image is cut to the window its filters read, the windows are padded into batches of
+    similar size and the same pass order, and each batch is resampled by two batched matrix
     products (dense: measured ~2x faster on CPU than gathering the K filter taps; on a GPU they
-    are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image.
+    are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image. The work is
+    planned in numpy and queued as a number of device operations that does not grow with the
+    batch: on a GPU it is the host that sets the pace (`benchmarks/host_overhead.py`).
     """
     size, device = spec.size, images[0].device
     x, y = plan_axes([img.shape[-1] for img in images], [img.shape[-2] for img in images], spec)
-    xt, xw = resample_taps(x, size, spec.interpolation, device)
-    yt, yw = resample_taps(y, size, spec.interpolation, device)
-    windows = images  # taps count from each image's corner
-    if WINDOWS:
-        (x0, x1), (y0, y1) = _window(xt, xw), _window(yt, yw)
-        xt, yt = _shift(xt, x0, x1), _shift(yt, y0, y1)
-        windows = [img[:, a:b, c:d] for img, a, b, c, d in zip(images, y0, y1, x0, x1)]
-    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8, device=images[0].device)
-    order = vertical_first(x, y).tolist()
+    (x0, x1), (y0, y1) = windows(x, size, spec.interpolation), windows(y, size, spec.interpolation)
+    n = len(images)
+    taps, weights = resample_taps(np.concatenate([x, y], 1), size, spec.interpolation, device,
+                                  (np.concatenate([x0, y0]), np.concatenate([x1, y1])))
+    xt, yt, xw, yw = taps[:n], taps[n:], weights[:n], weights[n:]
+    out = torch.empty((n, 3, size, size), dtype=torch.uint8, device=device)
+    order = vertical_first(x, y)
     for vertical in (False, True):
-        same = [i for i, v in enumerate(order) if v == vertical]
-        for group in size_groups([tuple(windows[i].shape[-2:]) for i in same]):
-            members = [same[i] for i in group]
-            g = torch.tensor(members, device=device)
-            done = _resize_group([windows[i] for i in members], (xt[g], xw[g]), (yt[g], yw[g]), size, vertical)
-            out[g] = done.to(torch.uint8)
+        same = np.flatnonzero(order == vertical)
+        for group in size_groups(list(zip((y1 - y0)[same].tolist(), (x1 - x0)[same].tolist()))):
+            members = same[group]
+            batch = _padded_windows([images[i] for i in members], y0[members], x0[members],
+                                    (y1 - y0)[members], (x1 - x0)[members])
+            g = torch.as_tensor(members).to(device, non_blocking=True)
+            out[g] = _resize_group(batch, (xt[g], xw[g]), (yt[g], yw[g]), size, vertical).to(torch.uint8)
     return out
 
 
