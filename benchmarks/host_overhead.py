@@ -18,7 +18,6 @@ alternating child processes (A B A B ...; median over rounds), so the ratio come
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import io
 import json
@@ -32,15 +31,36 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Operations that only make a new view of existing memory: no kernel runs for them on a GPU.
+VIEW_OPS = {"view", "_unsafe_view", "reshape", "as_strided", "permute", "unsqueeze", "squeeze", "expand", "slice",
+            "select", "transpose", "t", "unbind", "alias", "lift_fresh", "detach"}
 STAGES = ("read + parse headers", "resize + crop", "prepare_batch (batched decode)")
+
+
+def operation_count():
+    """A TorchDispatchMode that records the name of each tensor operation dispatched in it."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OperationCount(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+        def kernels(self) -> list[str]:
+            """The operations that are not views, sorted."""
+            return sorted(op for op in self.ops if op not in VIEW_OPS)
+
+    return OperationCount()
 
 
 def child(batch: int, calls: int, shrink: int) -> dict:
     """{stage: {"ms": median ms per batch, "ops": {batch size: operations}}} for the topfive on sys.path."""
     import torch
     from PIL import Image
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     import topfive.tensor_pipeline as tp
     from topfive.zoo import resolve
 
@@ -64,22 +84,13 @@ def child(batch: int, calls: int, shrink: int) -> dict:
         "prepare_batch (batched decode)": lambda n: tp._prepare_batch(jpegs[:n], tiny_spec, torch.device("cpu"), None, batched=True),
     }
 
-    class Count(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.ops = collections.Counter()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.ops[str(func)] += 1
-            return func(*args, **(kwargs or {}))
-
     result = {}
     for name, fn in stages.items():
         ops = {}
         for n in (batch // 4, batch):
-            with Count() as count:
+            with operation_count() as count:
                 fn(n)
-            ops[n] = sum(count.ops.values())
+            ops[n] = len(count.kernels())
         fn(batch)
         times = []
         for _ in range(calls):
@@ -121,7 +132,8 @@ def main() -> None:
     from _common import machine
 
     print(f"machine: {machine()}")
-    print(f"batch {args.batch}; eval photo sizes / {args.shrink}, ResNet-50 geometry / {args.shrink}; ms per batch = median of {args.calls} calls")
+    print(f"batch {args.batch}; eval photo sizes / {args.shrink}, ResNet-50 geometry / {args.shrink}; ms per batch = median of {args.calls} calls;"
+          " ops = tensor operations dispatched, views aside")
     trees = {"this tree": ROOT / "src"}
     with tempfile.TemporaryDirectory(prefix="topfive-host-") as tmp:
         if args.against:

@@ -1,6 +1,7 @@
 """The tensor decode pipeline (torchvision decode + batched resize) against the Pillow reference path."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from topfive.tensor_pipeline import _prepare_batch, jpeg_header, prepare_batch, 
 from topfive.zoo import resolve
 
 ALL = sorted(EVAL.glob("images/*/*.jpg"))
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # a spread of sizes: landscape, portrait, ~2 MP, small
 PHOTOS = [str(p) for p in ALL[::95]]
 LITE0 = resolve("efficientnet_lite0").info.preprocess
@@ -163,24 +165,13 @@ def test_classifier_decode_option_is_checked_and_default_unchanged(lite0):
         Classifier("efficientnet_lite0", backend=lite0.backend, decode="tensor", draft=True)
 
 
-def test_resize_work_does_not_grow_with_the_batch():
+def test_resize_work_does_not_grow_with_the_batch(monkeypatch):
     """On a GPU each tensor operation costs the calling thread a dispatch and a launch whatever its
     size (benchmarks/host_overhead.py): resize_crop must issue the same operations for 8 images as
     for 32 of the same sizes, views aside, and never wait for the device to read a value back
     (on the meta device, which holds no data, any such read fails)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    views = {"view", "_unsafe_view", "reshape", "as_strided", "unsqueeze", "expand", "slice", "select", "transpose",
-             "unbind", "alias", "lift_fresh", "detach"}
-
-    class Count(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.ops: list[str] = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.ops.append(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from host_overhead import operation_count
 
     rng = np.random.default_rng(1)
     sizes = [(60, 80), (80, 60), (45, 120), (64, 64)]
@@ -188,9 +179,9 @@ def test_resize_work_does_not_grow_with_the_batch():
     spec = PreprocessSpec(size=24, resize=28, dtype="uint8")
     counts = []
     for n in (8, 32):
-        with Count() as count:
+        with operation_count() as count:
             resize_crop(images[:n], spec)
-        counts.append(sorted(op for op in count.ops if op not in views))
+        counts.append(count.kernels())
     assert counts[0] == counts[1]
     on_meta = resize_crop([img.to("meta") for img in images], spec)
     assert on_meta.shape == (len(images), 3, 24, 24)
@@ -245,10 +236,9 @@ def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, cap
     """benchmarks/gpu.py is meant for a short GPU session: its whole logic must already work."""
     import importlib
     import sys
-    from pathlib import Path
 
     # importable by name, so that the worker processes of its (b') experiment can import it too
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
     gpu = importlib.import_module("gpu")
     monkeypatch.setattr(sys, "argv", ["gpu.py", "--device", "cpu", "--quick", "--photos", str(EVAL)])
     gpu.main()

@@ -260,24 +260,35 @@ def vertical_first(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (shrink_y > 0) & (shrink_y > 2 * shrink_x) & PILLOW_VERTICAL_FIRST
 
 
+def _flat(img: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """A (3, H, W) image as a 1-D view of its memory and its (channel, row, column) strides. nvjpeg
+    gives channel planes, torchvision's CPU decoder interleaved pixels (an HWC buffer seen as CHW);
+    both are read in place, anything else is copied first."""
+    if img.is_contiguous():
+        return img.view(-1), img.stride()
+    interleaved = img.permute(1, 2, 0)
+    if interleaved.is_contiguous():
+        return interleaved.view(-1), img.stride()
+    img = img.contiguous()
+    return img.view(-1), img.stride()
+
+
 def _padded_windows(images: list[torch.Tensor], top, left, height, width) -> torch.Tensor:
     """(N, 3, max height, max width) uint8: each image's window [top, top + height) x [left, left +
     width) at the corner, gathered at once from the images laid end to end (a fixed number of
     device operations however many images). Past a window the gather repeats its last row and
     column: the resampling matrices give those pixels weight 0, so any finite value will do."""
     device = images[0].device
-    planes = np.array([img.shape[-2] * img.shape[-1] for img in images], dtype=np.int64)
-    strides = np.array([img.shape[-1] for img in images], dtype=np.int64)
-    starts = np.cumsum(3 * planes) - 3 * planes
+    parts, strides = zip(*map(_flat, images))
+    sizes = np.array([part.numel() for part in parts], dtype=np.int64)
     tallest, widest = int(height.max()), int(width.max())
-    per_image = torch.as_tensor(np.stack([starts, planes, strides, top, left, height, width]))
-    starts, planes, strides, top, left, height, width = per_image.to(device, non_blocking=True)[..., None]  # (N, 1) each
+    per_image = np.column_stack([np.cumsum(sizes) - sizes, strides, top, left, height, width]).T
+    starts, channel, row, column, top, left, height, width = torch.as_tensor(per_image).to(device, non_blocking=True)[..., None]
     rows = top + torch.minimum(torch.arange(tallest, device=device), height - 1)  # (N, H)
     cols = left + torch.minimum(torch.arange(widest, device=device), width - 1)  # (N, W)
-    channels = torch.arange(3, device=device)[:, None] * planes[:, None]  # (N, 3, 1)
-    row_starts = (starts + rows * strides)[:, None, :] + channels  # (N, 3, H)
-    flat = torch.cat([img.reshape(-1) for img in images])
-    return torch.take(flat, row_starts[..., None] + cols[:, None, None, :])
+    channels = torch.arange(3, device=device)[:, None] * channel[:, None]  # (N, 3, 1)
+    row_starts = (starts + rows * row)[:, None, :] + channels  # (N, 3, H)
+    return torch.take(torch.cat(parts), row_starts[..., None] + (cols * column)[:, None, None, :])
 
 
 def _resize_group(batch: torch.Tensor, xs, ys, size: int, vertical: bool) -> torch.Tensor:
