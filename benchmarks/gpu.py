@@ -327,7 +327,7 @@ def torch_profile(fn, device: torch.device, rows: int = 20) -> str:
     averages = prof.key_averages()
     tables = [averages.table(sort_by="self_cpu_time_total", row_limit=rows)]
     if device.type == "cuda":
-        tables.append(averages.table(sort_by="self_cuda_time_total", row_limit=rows))
+        tables.append(averages.table(sort_by="self_device_time_total", row_limit=rows))
     return "\n".join(tables)
 
 
@@ -361,7 +361,10 @@ def stage_times(sources: list, spec, device: torch.device, batch: int, workers: 
             profiler = cProfile.Profile()
             profiler.runcall(prepare_batch, chunk, spec, device, readers)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-            print(torch_profile(lambda: prepare_batch(chunk, spec, device, readers), device))
+            try:  # optional: must not cost the stage times
+                print(torch_profile(lambda: prepare_batch(chunk, spec, device, readers), device))
+            except Exception as e:
+                print(f"torch.profiler failed: {type(e).__name__}: {e}")
         data = [r[0] for r in read]
         free = {
             "decode_jpeg": gil_free(lambda: (tp._decode_many(data, device), sync(device))),
