@@ -51,7 +51,7 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 PRECISION_BITS = 22  # Pillow's fixed-point resampling weights (Resample.c: 32 - 8 - 2)
 PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13  # see vertical_first()
 DTYPE = torch.float64  # exact: pixel x fixed-point weight sums fit its 53 bits, so rounding matches Pillow's integers
-GROUP_PIXELS = 2**25  # padded pixels resampled at once: 0.8 GB in float64 (256 photos of 12 MP would need 74 GB)
+GROUP_PIXELS = 2**25  # padded pixels resampled at once: 0.8 GB in float64, as much again for the gather's int64 index (256 photos of 12 MP would need 74 GB)
 
 # Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
 # own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
