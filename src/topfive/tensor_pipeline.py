@@ -292,7 +292,7 @@ def _padded_windows(images: list[torch.Tensor], top, left, height, width) -> tor
 
 
 def _resize_group(batch: torch.Tensor, xs, ys, size: int, vertical: bool) -> torch.Tensor:
-    """Pillow's two passes over a zero-padded batch of windows, as two batched matrix products,
+    """Pillow's two passes over a padded batch of windows, as two batched matrix products,
     in Pillow's order; each pass is rounded to uint8 as Pillow rounds it."""
     n, _, height, width = batch.shape
     batch = batch.to(DTYPE)
@@ -313,8 +313,9 @@ def resize_crop(images: list[torch.Tensor], spec: PreprocessSpec) -> torch.Tenso
     similar size and the same pass order, and each batch is resampled by two batched matrix
     products (dense: measured ~2x faster on CPU than gathering the K filter taps; on a GPU they
     are plain GEMMs). The cost is ~6 * window pixels * size multiply-adds per image. The work is
-    planned in numpy and queued as a number of device operations that does not grow with the
-    batch: on a GPU it is the host that sets the pace (`benchmarks/host_overhead.py`).
+    planned in numpy and queued as device operations whose number grows with the size groups, not
+    with the images, and nothing is read back: on a GPU each operation costs the calling thread a
+    dispatch and a launch, whatever its size (`benchmarks/host_overhead.py`).
     """
     size, device = spec.size, images[0].device
     x, y = plan_axes([img.shape[-1] for img in images], [img.shape[-2] for img in images], spec)
