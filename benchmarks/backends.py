@@ -1,7 +1,8 @@
 """Backend throughput on CPU, and what int8 costs in agreement and accuracy. Prints figures; no pass/fail.
 
 1. ResNet-50 architecture (random weights, seed 0; speed does not depend on weight values), batch 16:
-   our backends vs ONNX Runtime's own `session.run` on the same exported file, timed round-robin.
+   our backends vs ONNX Runtime's own `session.run` on the same exported file, timed round-robin;
+   with torchao installed, also PT2E int8 (X86InductorQuantizer + inductor), the issue's other int8 route.
 2. EfficientNet-Lite0/1/2 (real weights): fp32 vs int8 throughput at batch 16 on 64 real photos, and on the photo set
    (../shared/eval, full decode) top-1 agreement of int8 with the eager fp32 reference and the
    accuracy of both.
@@ -17,6 +18,7 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -58,6 +60,14 @@ def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
         for label, path in (("fp32", onnx.path), ("int8", int8.path)):
             ov = OpenVinoBackend(path, threads=torch.get_num_threads())
             contenders[f"OpenVINO on the {label} ONNX file"] = (lambda b: lambda: b.probabilities(x))(ov)
+    if importlib.util.find_spec("torchao") is not None:  # the issue's other int8 route; `pip install torchao`
+        start = time.perf_counter()
+        pt2e = pt2e_int8(model, photo_tensors(entry, photo_set(4 * batch)), batch)
+        pt2e(x)
+        print(f"PT2E int8 quantisation + compilation: {time.perf_counter() - start:.1f} s")
+        contenders["PT2E int8 (torchao X86InductorQuantizer, inductor)"] = lambda: pt2e(x)
+    else:
+        print("PT2E int8 not timed: torchao is not installed (`pip install torchao`)")
     if compile_too:
         compiled = CompiledBackend(model)
         start = time.perf_counter()
@@ -72,6 +82,57 @@ def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
         print(f"{name:45s} {batch / s:7.1f} {batch / s / ort:6.2f}")
     int8_speed = batch / seconds["backend=int8 (ORT static QDQ)"]
     print(f"int8 / best fp32 backend of ours: {int8_speed / fp32_best:.2f}x;  int8 / ORT fp32: {int8_speed / ort:.2f}x")
+    for name, s in seconds.items():
+        if name.startswith("PT2E"):
+            print(f"PT2E int8 / ORT fp32: {batch / s / ort:.2f}x;  PT2E int8 / ORT int8: {batch / s / int8_speed:.2f}x")
+
+
+def pt2e_int8(model: torch.nn.Module, calibration: torch.Tensor, batch: int) -> Callable:
+    """ResNet-50 quantised by PT2E (torchao's X86InductorQuantizer: int8 convolutions with their
+    add and ReLU fused, calibrated on `calibration`, for batches of `batch`) and compiled by inductor with freezing, as
+    torchao documents it. The quantizer groups nodes by module, and torchvision's Bottleneck calls
+    one ReLU module three times, so each block gets one per use; batch norms are folded first."""
+    import copy
+    import types
+
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchvision.models.resnet import Bottleneck
+
+    def fold(parent: torch.nn.Module) -> None:
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            if isinstance(parent._modules[a], torch.nn.Conv2d) and isinstance(parent._modules[b], torch.nn.BatchNorm2d):
+                parent._modules[a] = fuse_conv_bn_eval(parent._modules[a], parent._modules[b])
+                parent._modules[b] = torch.nn.Identity()
+        for child in parent.children():
+            fold(child)
+
+    def bottleneck(self, x):  # torchvision's Bottleneck.forward, one ReLU module per use
+        out = self.relu_b(self.conv2(self.relu_a(self.conv1(x))))
+        return self.relu_c(self.conv3(out) + (x if self.downsample is None else self.downsample(x)))
+
+    model = copy.deepcopy(model).eval()
+    fold(model)
+    for block in model.modules():
+        if isinstance(block, Bottleneck):
+            block.relu_a, block.relu_b, block.relu_c = torch.nn.ReLU(), torch.nn.ReLU(), torch.nn.ReLU()
+            block.forward = types.MethodType(bottleneck, block)
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    with torch.no_grad():
+        prepared = prepare_pt2e(torch.export.export(model, (calibration[:batch],)).module(), quantizer)
+        for chunk in calibration.split(batch):  # the exported graph keeps the batch size it was shown
+            prepared(chunk)
+        converted = convert_pt2e(prepared)
+        torch._inductor.config.freezing = True
+        compiled = torch.compile(converted)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return compiled(x)
+
+    return run
 
 
 def photo_tensors(entry, photos):
