@@ -4,7 +4,8 @@
     here; speed does not depend on them), bf16 weights and inputs, channels_last, batch 256:
     eager, then torch.compile "reduce-overhead" (CUDA graphs) with inductor's freezing (conv-BN
     folding); with --autotune also "max-autotune-no-cudagraphs", timed last because its autotuning
-    can take minutes. Goal >= 25,000 img/s.
+    can take minutes. Goal >= 25,000 img/s. Near the end, time allowing, the library's own
+    `--backend compile` on CUDA (CompiledBackend: fp16 autocast, default mode).
 (b) End to end: `Classifier(decode="tensor")` on the best compiled model: sources -> nvjpeg batch
     decode -> Pillow-exact batched resize/crop on the GPU (tensor_pipeline.py) -> model -> top-5
     objects, the next batches prepared in worker threads on their own CUDA streams while the model
@@ -152,6 +153,20 @@ def compiled(model: torch.nn.Module, mode: str):
 
     inductor.freezing = True  # fold conv + BN, constant weights: inference only
     return torch.compile(model, mode=mode, dynamic=False)
+
+
+def library_compile(device: torch.device, batch: int, seconds: float) -> tuple[float, str]:
+    """img/s of `--backend compile` as the library ships it: CompiledBackend around the fp32 model,
+    probabilities back on the CPU; inductor's freezing, set for the rows above, is off as by default."""
+    import torch._inductor.config as inductor
+
+    from topfive.backends import CompiledBackend
+
+    backend = CompiledBackend(resnet50(device, torch.float32), device=str(device))
+    x = torch.randn(batch, 3, 224, 224, device=device)
+    with inductor.patch(freezing=False):
+        backend.probabilities(x)  # compiles
+    return throughput(backend.probabilities, x, device, seconds)
 
 
 class ModelBackend(TorchBackend):
@@ -643,6 +658,18 @@ def main() -> None:
         for line in agreement or []:
             notes.append(line)
             say(line)
+
+    if device.type == "cuda" and not quick and left() > 60:
+        say("model-only: the library's --backend compile on CUDA (CompiledBackend: fp32 weights, fp16 autocast, "
+            "channels_last, default mode, no freezing) ...")
+        start = time.perf_counter()
+        result = attempt("CompiledBackend", lambda: library_compile(device, batch, seconds))
+        if result:
+            rows.append((f"(a) model only, the library's CompiledBackend (fp16 autocast), batch {batch}", f"{result[0]:,.0f}",
+                         result[1], f"compile + timing {time.perf_counter() - start:.0f} s"))
+            say(f"  {result[0]:,.0f} img/s")
+    elif device.type == "cuda" and not quick:
+        notes.append("the library's CompiledBackend on CUDA: not timed (time budget)")
 
     if args.autotune and device.type == "cuda":  # last: its autotuning can take minutes
         compile_mode("max-autotune-no-cudagraphs")
