@@ -175,7 +175,8 @@ def test_resize_work_does_not_grow_with_the_batch(monkeypatch):
 
     rng = np.random.default_rng(1)
     sizes = [(60, 80), (80, 60), (45, 120), (64, 64)]
-    images = [torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)) for h, w in sizes * 8]
+    # interleaved pixels seen as (3, H, W), as torchvision's CPU decoder gives them: read in place, not copied
+    images = [torch.from_numpy(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).permute(2, 0, 1) for h, w in sizes * 8]
     spec = PreprocessSpec(size=24, resize=28, dtype="uint8")
     counts = []
     for n in (8, 32):
