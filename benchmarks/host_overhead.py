@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Operations that only make a new view of existing memory: no kernel runs for them on a GPU.
 VIEW_OPS = {"view", "_unsafe_view", "reshape", "as_strided", "permute", "unsqueeze", "squeeze", "expand", "slice",
             "select", "transpose", "t", "unbind", "alias", "lift_fresh", "detach"}
-STAGES = ("read + parse headers", "resize + crop", "prepare_batch (batched decode)")
 
 
 def operation_count():
@@ -146,7 +145,7 @@ def main() -> None:
     header = "| stage | " + " | ".join(f"{name}: ms (ops at {small} / {args.batch})" for name in trees)
     print(header + (" | this tree / against |" if args.against else " |"))
     print("|---|" + "---:|" * (len(trees) + bool(args.against)))
-    for stage in STAGES:
+    for stage in next(iter(runs.values()))[0]:
         ms = {name: statistics.median(r[stage]["ms"] for r in rs) for name, rs in runs.items()}
         cells = [f"{ms[name]:.1f} ({rs[0][stage]['ops'][str(small)]} / {rs[0][stage]['ops'][str(args.batch)]})" for name, rs in runs.items()]
         ratio = [f"{ms['this tree'] / ms[args.against]:.2f}x"] if args.against else []

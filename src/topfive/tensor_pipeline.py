@@ -211,15 +211,14 @@ def windows(axis: np.ndarray, size: int, interpolation: str) -> tuple[np.ndarray
     return first, np.maximum((start + xmax).astype(np.int64), first + 1)
 
 
-def resample_taps(axis: np.ndarray, size: int, interpolation: str, device="cpu", window=None) -> tuple[torch.Tensor, torch.Tensor]:
+def resample_taps(axis: np.ndarray, size: int, interpolation: str, device, window) -> tuple[torch.Tensor, torch.Tensor]:
     """(taps, weights), each (N, size, K), on `device`, for one axis of N images planned by
     plan_axes: output pixel j of image n is the sum over k of weights[n, j, k] * source pixel
     taps[n, j, k] along this axis. The weights are Pillow's (Resample.c's precompute_coeffs: the
     filter stretched by the downscale factor, cut at the image edge and renormalised, then
-    quantised to its fixed point); unused taps have weight 0. With `window` ((first, end) from
-    windows()), taps count from `first` and stay below `end`."""
-    first, end = window if window is not None else (np.zeros_like(axis[0]), axis[0] + axis[1])
-    plan = torch.as_tensor(np.concatenate([axis, [first, end]]), dtype=torch.float64).to(device, non_blocking=True)
+    quantised to its fixed point); unused taps have weight 0. Taps count from the first pixel of
+    each image's `window` ((first, end) from windows()) and stay below its end."""
+    plan = torch.as_tensor(np.concatenate([axis, window]), dtype=torch.float64).to(device, non_blocking=True)
     start, length, resized, offset, first, end = plan[..., None]
     j = torch.arange(size, dtype=torch.float64, device=device)[None, :] + offset  # index in the resized span
     scale = length / resized
