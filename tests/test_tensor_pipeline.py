@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from conftest import EVAL
 from topfive.images import CorruptImage, ImageNotFound, ImageTooLarge, NotAnImage, load_image
@@ -93,6 +93,7 @@ def test_exif_orientation_is_applied_as_pillow_does(orientation):
     assert (header.width, header.height, header.orientation) == (420, 300, orientation)
     upright = load_image(data)
     assert upright.size == ((300, 420) if orientation >= 5 else (420, 300))
+    assert np.array_equal(np.asarray(upright), np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))))
     spec = PreprocessSpec(**{**LITE0.__dict__, "dtype": "uint8"})
     ours, _ = prepare_batch([data], spec)
     assert torch.equal(ours[0], preprocess(upright, spec))
