@@ -14,6 +14,7 @@ are timed alternately in the same run, and the ratio is printed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from _common import load, machine, photo_set  # noqa: E402
 
 from topfive.backends import make_backend  # noqa: E402
 from topfive.predict import Classifier  # noqa: E402
-from topfive.runtimes import OnnxRuntimeBackend  # noqa: E402
+from topfive.runtimes import SPIN, OnnxRuntimeBackend  # noqa: E402
 from topfive.zoo import resolve  # noqa: E402
 
 
@@ -65,6 +66,7 @@ def _calibration():
 def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
     batch = clf.batch_size
     x = torch.stack([clf.prepare(f) for f in files[:batch]])
+    prep = prep_seconds(clf, files)
     list(clf.iter_predict(files[:batch]))  # warm-up (thread pool, first-call costs)
     clf.backend.probabilities(x)
     model_s, e2e_s = [], []
@@ -72,16 +74,45 @@ def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
         start = time.perf_counter()
         for _ in range(max(1, len(files) // batch)):
             clf.backend.probabilities(x)
-        model_s.append(max(1, len(files) // batch) * batch / (time.perf_counter() - start))
+        model_s.append(max(1, len(files) // batch) * len(x) / (time.perf_counter() - start))
         start = time.perf_counter()
         n = sum(1 for _ in clf.iter_predict(files))
         e2e_s.append(n / (time.perf_counter() - start))
     model, e2e = statistics.median(model_s), statistics.median(e2e_s)
     print(
         f"{label:48s} model-only {model:7.1f} img/s   end-to-end {e2e:7.1f} img/s   "
-        f"ratio {e2e / model:4.2f}   (rounds {rounds}; e2e {min(e2e_s):.1f}-{max(e2e_s):.1f})",
+        f"ratio {e2e / model:4.2f}   bound {cpu_bound(model, prep):4.2f}   "
+        f"(prep {prep * 1000:.1f} CPU ms/photo; rounds {rounds}; e2e {min(e2e_s):.1f}-{max(e2e_s):.1f})",
         flush=True,
     )
+
+
+def spin_label(backend) -> str:
+    return f", ORT spin={backend.spin}" if isinstance(backend, OnnxRuntimeBackend) else ""
+
+
+def prep_seconds(clf: Classifier, files: list[str]) -> float:
+    """One core's seconds to decode + preprocess a photo, timed serially before the model runs.
+    torch runs single-threaded meanwhile: with more threads its OpenMP pool spin-waits after each
+    operation, CPU time that process_time() would count (+4.5 ms a photo here) but that measured
+    no cost to end-to-end throughput (docs/performance.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.process_time()
+        for f in files:
+            clf.prepare(f)
+        return (time.process_time() - start) / len(files)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cpu_bound(model_speed: float, prep_seconds: float) -> float:
+    """The end-to-end / model-only ratio these cores allow when the model keeps all of them busy:
+    each photo costs cores / model_speed CPU seconds of model plus `prep_seconds` of decoding, so
+    end to end runs at most cores / (cores / model_speed + prep_seconds)."""
+    cores = len(os.sched_getaffinity(0))
+    return 1 / (1 + prep_seconds * model_speed / cores)
 
 
 def main() -> None:
@@ -90,7 +121,7 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx", choices=["eager", "compile", "onnx", "int8"])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--photos", type=int, default=96, help="~500 px photos per round")
-    parser.add_argument("--big", type=int, default=16, help="12 MP JPEGs per round")
+    parser.add_argument("--big", type=int, default=16, help="12 MP JPEGs per round (0: none)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -102,13 +133,19 @@ def main() -> None:
           f"{statistics.median(h for _, h in sizes):.0f}")
     full = Classifier(args.model, backend=backend, batch_size=args.batch)
     draft = Classifier(args.model, backend=backend, batch_size=args.batch, draft=True)
-    compare(full, photos, args.rounds, "~500 px JPEGs, full decode")
-    if args.backend in ("onnx", "int8"):
-        # ONNX Runtime's threads busy-wait between batches; here they would compete with decoding
-        quiet = OnnxRuntimeBackend(backend.path, device="cpu", spin=False)
-        compare(Classifier(args.model, backend=quiet, batch_size=args.batch), photos, args.rounds,
-                "~500 px JPEGs, full decode, ORT spinning off")
+    compare(full, photos, args.rounds, f"~500 px JPEGs, full decode{spin_label(backend)}")
+    if isinstance(backend, OnnxRuntimeBackend):
+        # ONNX Runtime's threads busy-wait for work, by default also between runs, when the decode
+        # threads want the cores
+        for spin in SPIN:
+            if spin != backend.spin:
+                other = OnnxRuntimeBackend(backend.path, device="cpu", spin=spin)
+                compare(Classifier(args.model, backend=other, batch_size=args.batch), photos, args.rounds,
+                        f"~500 px JPEGs, full decode, ORT spin={spin}")
     compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
+    if args.big == 0:
+        print(f"at the end: {load()}")
+        return
     with tempfile.TemporaryDirectory(prefix="topfive-12mp-") as tmp:
         big = make_12mp([p for p, _ in photo_set(args.big)], Path(tmp))
         print(f"12 MP set: {len(big)} JPEGs 4000x3000 q90, {sum(Path(b).stat().st_size for b in big) / len(big) / 1e6:.1f} MB each")

@@ -13,6 +13,7 @@ import torch
 from conftest import EVAL
 from topfive.backends import CompiledBackend, TorchBackend, make_backend
 from topfive.predict import Classifier
+from topfive.runtimes import SPIN, OnnxRuntimeBackend
 from topfive.images import load_image
 from topfive.preprocess import preprocess, stack
 from topfive.zoo import resolve
@@ -76,6 +77,21 @@ def test_onnx_matches_eager(onnx, batch, reference):
     probs = onnx.probabilities(batch)
     assert torch.equal(probs.argmax(-1), reference.argmax(-1))
     assert (probs - reference).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("spin", SPIN)
+def test_onnx_spin_modes_set_the_session_and_keep_its_numbers(onnx, batch, spin):
+    other = OnnxRuntimeBackend(onnx.path, spin=spin)
+    config = other.session.get_session_options().get_session_config_entry
+    entries = {"always": {}, "runs": {"session.force_spinning_stop": "1"}, "never": {"session.intra_op.allow_spinning": "0"}}
+    for key, value in entries[spin].items():
+        assert config(key) == value
+    assert (other.probabilities(batch) - onnx.probabilities(batch)).abs().max() < 1e-6
+
+
+def test_unknown_spin_mode_is_a_clear_error(onnx):
+    with pytest.raises(ValueError, match="spin must be one of always, runs, never"):
+        OnnxRuntimeBackend(onnx.path, spin="sometimes")
 
 
 def test_onnx_export_is_cached_and_reused(entry, onnx, cache, monkeypatch):

@@ -69,6 +69,9 @@ class RuntimeBackend(Backend):
         return to_probabilities(scores, self.output_kind, self.label_offset)
 
 
+SPIN = ("always", "runs", "never")
+
+
 class OnnxRuntimeBackend(RuntimeBackend):
     """An ONNX model in ONNX Runtime (CPU, or CUDA where the provider exists)."""
 
@@ -81,21 +84,27 @@ class OnnxRuntimeBackend(RuntimeBackend):
         label_offset: int = 0,
         device: str = "cpu",
         threads: int | None = None,
-        spin: bool = True,
+        spin: str = "always",
     ):
-        """`spin=False`: idle intra-op threads sleep instead of busy-waiting (ONNX Runtime spins by
-        default), leaving the cores to decode threads between batches."""
+        """`spin`: when idle intra-op threads busy-wait for work. "always" (ONNX Runtime's default:
+        also between runs, for a while), "runs" (only during a run: they stop when it returns,
+        leaving the cores to decode threads between batches), "never"."""
+        if spin not in SPIN:
+            raise ValueError(f"spin must be one of {', '.join(SPIN)}, not {spin!r}")
         ort = require("onnxruntime", "onnx", "ONNX models")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
-        if not spin:
+        if spin == "never":
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        elif spin == "runs":
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.spin = spin
         self.input_name = self.session.get_inputs()[0].name
         self.output_kind = output_kind
         self.label_offset = label_offset
