@@ -111,7 +111,7 @@ def load_image(source: ImageSource, draft_size: int | None = None) -> Image.Imag
                 img.draft("RGB", (draft_size, draft_size))
             img.seek(0)
             img.load()
-            # In place: the image is ours, and the default would copy every upright photo (~1 ms each).
+            # In place: the image is ours, and the default copies every upright photo (~0.6 ms each).
             ImageOps.exif_transpose(img, in_place=True)
             return _to_rgb(img)
     except ImageError:
