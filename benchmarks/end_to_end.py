@@ -87,6 +87,26 @@ def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
     )
 
 
+def spin_model_only(backends: dict[str, OnnxRuntimeBackend], x: torch.Tensor, rounds: int = 7) -> None:
+    """Model-only time of each spin mode, round-robin, at the batch of `x` and at batch 1, relative
+    to ONNX Runtime's default: what stopping the spinning costs the model itself. Each timing starts
+    after a pause: a session's threads that spin on after its run would otherwise slow the next one."""
+    for batch in (x[:1], x):
+        calls = max(1, 16 // len(batch))  # about 16 images a timing, so batch 1 is not all noise
+        times: dict[str, list[float]] = {spin: [] for spin in backends}
+        for _ in range(rounds):
+            for spin, backend in backends.items():
+                backend.probabilities(batch)  # warm
+                time.sleep(0.2)
+                start = time.perf_counter()
+                for _ in range(calls):
+                    backend.probabilities(batch)
+                times[spin].append(time.perf_counter() - start)
+        base = statistics.median(times["always"])
+        print(f"model only, batch {len(batch)}, time vs spin=always: "
+              + ", ".join(f"{spin} {statistics.median(t) / base:.2f}x" for spin, t in times.items()), flush=True)
+
+
 def spin_label(backend) -> str:
     return f", ORT spin={backend.spin}" if isinstance(backend, OnnxRuntimeBackend) else ""
 
@@ -137,11 +157,13 @@ def main() -> None:
     if isinstance(backend, OnnxRuntimeBackend):
         # ONNX Runtime's threads busy-wait for work, by default also between runs, when the decode
         # threads want the cores
-        for spin in SPIN:
-            if spin != backend.spin:
-                other = OnnxRuntimeBackend(backend.path, device="cpu", spin=spin)
+        modes = {spin: backend if spin == backend.spin else OnnxRuntimeBackend(backend.path, device="cpu", spin=spin)
+                 for spin in SPIN}
+        for spin, other in modes.items():
+            if other is not backend:
                 compare(Classifier(args.model, backend=other, batch_size=args.batch), photos, args.rounds,
                         f"~500 px JPEGs, full decode, ORT spin={spin}")
+        spin_model_only(modes, torch.stack([full.prepare(p) for p in photos[: args.batch]]))
     compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
     if args.big == 0:
         print(f"at the end: {load()}")
