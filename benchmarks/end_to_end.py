@@ -63,10 +63,11 @@ def _calibration():
     return EVAL / "images"
 
 
-def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
+def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> torch.Tensor:
+    """Prints the figures; returns the batch that model-only timed."""
     batch = clf.batch_size
-    x = torch.stack([clf.prepare(f) for f in files[:batch]])
-    prep = prep_seconds(clf, files)
+    prep, tensors = timed_prepare(clf, files)
+    x = torch.stack(tensors[:batch])
     list(clf.iter_predict(files[:batch]))  # warm-up (thread pool, first-call costs)
     clf.backend.probabilities(x)
     model_s, e2e_s = [], []
@@ -85,6 +86,7 @@ def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> None:
         f"(prep {prep * 1000:.1f} CPU ms/photo; rounds {rounds}; e2e {min(e2e_s):.1f}-{max(e2e_s):.1f})",
         flush=True,
     )
+    return x
 
 
 def spin_model_only(backends: dict[str, OnnxRuntimeBackend], x: torch.Tensor, rounds: int = 7) -> None:
@@ -111,8 +113,8 @@ def spin_label(backend) -> str:
     return f", ORT spin={backend.spin}" if isinstance(backend, OnnxRuntimeBackend) else ""
 
 
-def prep_seconds(clf: Classifier, files: list[str]) -> float:
-    """One core's seconds to decode + preprocess a photo, timed serially before the model runs.
+def timed_prepare(clf: Classifier, files: list[str]) -> tuple[float, list[torch.Tensor]]:
+    """(one core's seconds to decode + preprocess a photo, the tensors), timed serially before the model runs.
     torch runs single-threaded meanwhile: with more threads its OpenMP pool spin-waits after each
     operation, CPU time that process_time() would count (+4.5 ms a photo here) but that measured
     no cost to end-to-end throughput (docs/performance.md)."""
@@ -120,9 +122,8 @@ def prep_seconds(clf: Classifier, files: list[str]) -> float:
     torch.set_num_threads(1)
     try:
         start = time.process_time()
-        for f in files:
-            clf.prepare(f)
-        return (time.process_time() - start) / len(files)
+        tensors = [clf.prepare(f) for f in files]
+        return (time.process_time() - start) / len(files), tensors
     finally:
         torch.set_num_threads(threads)
 
@@ -153,7 +154,7 @@ def main() -> None:
           f"{statistics.median(h for _, h in sizes):.0f}")
     full = Classifier(args.model, backend=backend, batch_size=args.batch)
     draft = Classifier(args.model, backend=backend, batch_size=args.batch, draft=True)
-    compare(full, photos, args.rounds, f"~500 px JPEGs, full decode{spin_label(backend)}")
+    x = compare(full, photos, args.rounds, f"~500 px JPEGs, full decode{spin_label(backend)}")
     if isinstance(backend, OnnxRuntimeBackend):
         # ONNX Runtime's threads busy-wait for work, by default also between runs, when the decode
         # threads want the cores
@@ -163,7 +164,7 @@ def main() -> None:
             if other is not backend:
                 compare(Classifier(args.model, backend=other, batch_size=args.batch), photos, args.rounds,
                         f"~500 px JPEGs, full decode, ORT spin={spin}")
-        spin_model_only(modes, torch.stack([full.prepare(p) for p in photos[: args.batch]]))
+        spin_model_only(modes, x)
     compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
     if args.big == 0:
         print(f"at the end: {load()}")
