@@ -25,11 +25,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import EVAL, accuracy, load, machine, photo_set  # noqa: E402
 
-from topfive.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
-from topfive.images import load_image  # noqa: E402
+from topfive.runtime.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
+from topfive.decode.images import load_image  # noqa: E402
 from topfive.predict import Classifier  # noqa: E402
-from topfive.preprocess import preprocess  # noqa: E402
-from topfive.zoo import resolve  # noqa: E402
+from topfive.transforms import preprocess  # noqa: E402
+from topfive.models.zoo import resolve  # noqa: E402
 
 MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 

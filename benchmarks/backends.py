@@ -25,10 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import EVAL, accuracy, interleaved, load, machine, photo_set, top1_agreement  # noqa: E402
 
-from topfive.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
-from topfive.images import load_image  # noqa: E402
-from topfive.preprocess import preprocess  # noqa: E402
-from topfive.zoo import resolve  # noqa: E402
+from topfive.runtime.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
+from topfive.decode.images import load_image  # noqa: E402
+from topfive.transforms import preprocess  # noqa: E402
+from topfive.models.zoo import resolve  # noqa: E402
 
 CALIBRATION = EVAL / "images"
 
@@ -55,7 +55,7 @@ def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
     }
     if importlib.util.find_spec("openvino") is not None:
         # Another runtime on the same two files: does the int8 speed-up depend on ONNX Runtime?
-        from topfive.runtimes import OpenVinoBackend
+        from topfive.runtime.runtimes import OpenVinoBackend
 
         for label, path in (("fp32", onnx.path), ("int8", int8.path)):
             ov = OpenVinoBackend(path, threads=torch.get_num_threads())

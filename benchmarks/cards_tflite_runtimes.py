@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from topfive.cards import cards_in
-from topfive.preprocess import preprocess, stack
-from topfive.runtimes import LiteRtBackend, OpenVinoBackend
+from topfive.models.cards import cards_in
+from topfive.transforms import preprocess, stack
+from topfive.runtime.runtimes import LiteRtBackend, OpenVinoBackend
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, machine, photo_set  # noqa: E402
 
-from topfive.backends import make_backend  # noqa: E402
+from topfive.runtime.backends import make_backend  # noqa: E402
 from topfive.predict import Classifier  # noqa: E402
-from topfive.runtimes import SPIN, OnnxRuntimeBackend  # noqa: E402
-from topfive.zoo import resolve  # noqa: E402
+from topfive.runtime.runtimes import SPIN, OnnxRuntimeBackend  # noqa: E402
+from topfive.models.zoo import resolve  # noqa: E402
 
 
 def make_12mp(photos: list[str], folder: Path) -> list[str]:

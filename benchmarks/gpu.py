@@ -54,13 +54,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import topfive.tensor_pipeline as tp  # noqa: E402
-from topfive.backends import TorchBackend  # noqa: E402
-from topfive.images import load_image  # noqa: E402
+import topfive.decode.tensor as tp  # noqa: E402
+from topfive.runtime.backends import TorchBackend  # noqa: E402
+from topfive.decode.images import load_image  # noqa: E402
 from topfive.predict import Classifier, Prediction  # noqa: E402
-from topfive.preprocess import preprocess, stack  # noqa: E402
-from topfive.tensor_pipeline import prepare_batch  # noqa: E402
-from topfive.zoo import resolve  # noqa: E402
+from topfive.transforms import preprocess, stack  # noqa: E402
+from topfive.decode.tensor import prepare_batch  # noqa: E402
+from topfive.models.zoo import resolve  # noqa: E402
 
 T0 = time.perf_counter()
 
@@ -160,7 +160,7 @@ def library_compile(device: torch.device, batch: int, seconds: float) -> tuple[f
     probabilities back on the CPU; inductor's freezing, set for the rows above, is off as by default."""
     import torch._inductor.config as inductor
 
-    from topfive.backends import CompiledBackend
+    from topfive.runtime.backends import CompiledBackend
 
     backend = CompiledBackend(resnet50(device, torch.float32), device=str(device))
     x = torch.randn(batch, 3, 224, 224, device=device)
@@ -241,7 +241,7 @@ def with_settings(clf: Classifier, settings: dict, fn):
 
 def decode_check(path: str, device: torch.device) -> str:
     """Whether decode_jpeg really decodes on this device (else every photo would fall back to Pillow)."""
-    from topfive.tensor_pipeline import _decode_many
+    from topfive.decode.tensor import _decode_many
 
     device = tp.indexed(device)  # as prepare_batch names it
     out = _decode_many([open(path, "rb").read()] * 2, device)
@@ -251,7 +251,7 @@ def decode_check(path: str, device: torch.device) -> str:
 
 def pixel_check(paths: list[str], device: torch.device) -> str:
     spec = resolve("resnet50").info.preprocess
-    from topfive.preprocess import PreprocessSpec
+    from topfive.transforms import PreprocessSpec
 
     uint8 = PreprocessSpec(**{**spec.__dict__, "dtype": "uint8"})
     ours, errors = prepare_batch(paths, uint8, device)

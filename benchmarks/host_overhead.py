@@ -60,8 +60,8 @@ def child(batch: int, calls: int, shrink: int) -> dict:
     """{stage: {"ms": median ms per batch, "ops": {batch size: operations}}} for the topfive on sys.path."""
     import torch
     from PIL import Image
-    import topfive.tensor_pipeline as tp
-    from topfive.zoo import resolve
+    import topfive.decode.tensor as tp
+    from topfive.models.zoo import resolve
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import photo_set

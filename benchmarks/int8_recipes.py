@@ -2,7 +2,7 @@
 
 For one model with real weights (default EfficientNet-Lite0), every photo of ../shared/eval is
 classified by the eager fp32 reference and by int8 models built with variants of the shipped recipe
-(`topfive.export.int8_recipe`). Printed per recipe: top-1 agreement with the reference on the photos
+(`topfive.runtime.export.int8_recipe`). Printed per recipe: top-1 agreement with the reference on the photos
 *not* used for calibration and on all photos, top-1 accuracy, mean KL divergence of the
 probabilities from the reference, and throughput at batch 16 (all recipes timed round-robin in one
 run) as a ratio to ONNX Runtime fp32.
@@ -33,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import EVAL, accuracy, interleaved, load, machine, photo_set, top1_agreement  # noqa: E402
 
-from topfive.backends import make_backend  # noqa: E402
-from topfive.export import calibration_files, int8_recipe, preprocess_for_quantization, quantize_onnx  # noqa: E402
+from topfive.runtime.backends import make_backend  # noqa: E402
+from topfive.runtime.export import calibration_files, int8_recipe, preprocess_for_quantization, quantize_onnx  # noqa: E402
 from topfive.predict import Classifier  # noqa: E402
 
 

@@ -40,10 +40,10 @@ def one(model: str, photos: list[str], threads: int | None) -> dict:
     import torch
     import torchvision  # noqa: F401
 
-    from topfive.bench_worker import PeakRSS, load, release_free_memory, rss_now
-    from topfive.images import load_image
-    from topfive.preprocess import preprocess
-    from topfive.zoo import resolve
+    from topfive.bench.worker import PeakRSS, load, release_free_memory, rss_now
+    from topfive.decode.images import load_image
+    from topfive.transforms import preprocess
+    from topfive.models.zoo import resolve
 
     if threads:
         torch.set_num_threads(threads)
@@ -109,7 +109,7 @@ def main() -> int:
         print(json.dumps(one(args.one, json.loads(args.photo_list), args.threads)))
         return 0
 
-    from topfive.bench import pick_photos, worker_env
+    from topfive.bench.runner import pick_photos, worker_env
 
     photos = pick_photos(args.photos, args.n)
     results = []

@@ -27,11 +27,11 @@ from torchvision.ops import roi_align
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import EVAL, accuracy, interleaved, load, machine, photo_set  # noqa: E402
 
-from topfive.backends import make_backend  # noqa: E402
-from topfive.images import load_image  # noqa: E402
-from topfive.preprocess import PreprocessSpec, pixels, preprocess, stack  # noqa: E402
-from topfive.tensor_pipeline import _decode_one, plan, prepare_batch  # noqa: E402
-from topfive.zoo import resolve  # noqa: E402
+from topfive.runtime.backends import make_backend  # noqa: E402
+from topfive.decode.images import load_image  # noqa: E402
+from topfive.transforms import PreprocessSpec, pixels, preprocess, stack  # noqa: E402
+from topfive.decode.tensor import _decode_one, plan, prepare_batch  # noqa: E402
+from topfive.models.zoo import resolve  # noqa: E402
 
 
 def roi_align_batch(paths: list[str], spec: PreprocessSpec, sampling_ratio: int) -> torch.Tensor:

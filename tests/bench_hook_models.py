@@ -2,9 +2,9 @@
 
 import torch
 
-from topfive.backends import Backend
-from topfive.preprocess import PreprocessSpec
-from topfive.zoo import ModelEntry, ModelInfo
+from topfive.runtime.backends import Backend
+from topfive.transforms import PreprocessSpec
+from topfive.models.zoo import ModelEntry, ModelInfo
 
 BUFFER_BYTES = 200_000_000  # what `big_buffer` holds, written to so that every page is resident
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from topfive import bench
-from topfive.bench_worker import PeakRSS
+from topfive.bench import runner as bench
+from topfive.bench.worker import PeakRSS
 
 TESTS = Path(__file__).resolve().parent
 MIB = 1024 * 1024

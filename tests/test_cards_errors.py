@@ -6,11 +6,11 @@ import sys
 import pytest
 from conftest import SHARED
 
-from topfive import cards
-from topfive.cards import CardError, ModelFileError, card_entry, load_card
-from topfive.runtimes import RuntimeMissing
-from topfive.weights import WeightsUnavailable
-from topfive.zoo import UnknownModel, all_entries, resolve
+from topfive.models import cards
+from topfive.models.cards import CardError, ModelFileError, card_entry, load_card
+from topfive.runtime.runtimes import RuntimeMissing
+from topfive.models.weights import WeightsUnavailable
+from topfive.models.zoo import UnknownModel, all_entries, resolve
 
 MODELS = SHARED / "models"
 TFLITE = "mobilenet_v1_0.25_128_quant.tflite"

@@ -10,7 +10,7 @@ from PIL import Image
 from skimage import data
 
 from topfive.predict import Classifier
-from topfive.runtimes import to_probabilities
+from topfive.runtime.runtimes import to_probabilities
 
 MODELS = SHARED / "models"
 CARDS = sorted(p.name for p in MODELS.glob("*.json"))
@@ -120,7 +120,7 @@ def test_batches_equal_single_images(card, classifiers, photos):
 
 
 def _stack(clf, tensors):
-    from topfive.preprocess import stack
+    from topfive.transforms import stack
 
     return stack(tensors, clf.spec)
 

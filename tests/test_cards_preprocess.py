@@ -6,8 +6,8 @@ import torch
 from conftest import SHARED
 from PIL import Image
 
-from topfive.cards import load_card
-from topfive.preprocess import PreprocessSpec, central_box, preprocess, stack
+from topfive.models.cards import load_card
+from topfive.transforms import PreprocessSpec, central_box, preprocess, stack
 
 
 def ramp(w, h):

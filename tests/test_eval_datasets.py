@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from topfive.cli import main
-from topfive.datasets import DatasetError, load_dataset
-from topfive.evaluate import evaluate
+from topfive.eval.datasets import DatasetError, load_dataset
+from topfive.eval.evaluate import evaluate
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port: refused at once, no network needed

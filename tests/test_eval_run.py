@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from topfive.datasets import load_dataset
-from topfive.evaluate import PREDICTION_COLUMNS, SUMMARY_COLUMNS, evaluate
-from topfive.metrics import mcnemar
+from topfive.eval.datasets import load_dataset
+from topfive.eval.evaluate import PREDICTION_COLUMNS, SUMMARY_COLUMNS, evaluate
+from topfive.eval.metrics import mcnemar
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 MODELS = ["efficientnet_lite0", "efficientnet_lite1"]

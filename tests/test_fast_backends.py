@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from conftest import EVAL
-from topfive.backends import CompiledBackend, TorchBackend, make_backend
+from topfive.runtime.backends import CompiledBackend, TorchBackend, make_backend
 from topfive.predict import Classifier
-from topfive.runtimes import SPIN, OnnxRuntimeBackend
-from topfive.images import load_image
-from topfive.preprocess import preprocess, stack
-from topfive.zoo import resolve
+from topfive.runtime.runtimes import SPIN, OnnxRuntimeBackend
+from topfive.decode.images import load_image
+from topfive.transforms import preprocess, stack
+from topfive.models.zoo import resolve
 
 PHOTOS = sorted(EVAL.glob("images/*/*.jpg"))[::48][:12]  # 12 photos spread over the categories
 

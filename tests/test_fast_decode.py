@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from conftest import EVAL
-from topfive.images import load_image
+from topfive.decode.images import load_image
 from topfive.predict import Classifier
 
 CAT = sorted(EVAL.glob("images/cat/*.jpg"))[0]

@@ -6,7 +6,7 @@ import threading
 import torch
 
 from conftest import EVAL
-from topfive.backends import Backend
+from topfive.runtime.backends import Backend
 from topfive.predict import Classifier, Failure, Prediction
 
 PHOTOS = [str(p) for p in sorted(EVAL.glob("images/*/*.jpg"))[::60][:7]]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from topfive import CorruptImage, Failure, ImageNotFound, ImageTooLarge, NotAnImage, Prediction, load_image
-from topfive.images import find_images
+from topfive.decode.images import find_images
 
 
 def _png_header_only(width, height):

@@ -3,7 +3,7 @@
 import pytest
 
 from topfive.imagenet import classes
-from topfive.wordnet import (
+from topfive.eval.wordnet import (
     AmbiguousLabel,
     LabelError,
     UnknownLabel,

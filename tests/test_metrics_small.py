@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from topfive.metrics import calibration, mcnemar, severity, topk_hit, wilson_interval
+from topfive.eval.metrics import calibration, mcnemar, severity, topk_hit, wilson_interval
 
 
 def test_wilson_by_hand():

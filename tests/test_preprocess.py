@@ -6,8 +6,8 @@ import torch
 import torchvision.models as M
 from PIL import Image
 
-from topfive.preprocess import PreprocessSpec, preprocess, spec_from_torchvision
-from topfive.zoo import resolve
+from topfive.transforms import PreprocessSpec, preprocess, spec_from_torchvision
+from topfive.models.zoo import resolve
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from PIL import Image
 
 from conftest import SHARED
 from test_report_render import CHARTS, SECTIONS, row_of, rows, table_after
-from topfive import report
-from topfive.zoo import resolve
+from topfive.report import study as report
+from topfive.models.zoo import resolve
 
 LABELS = ("dog", "horse", "pizza")
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from topfive import report
+from topfive.report import study as report
 
 REPORT = """# Comparative study: a, b
 

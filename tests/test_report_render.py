@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED
-from topfive import gallery, report
+from topfive.report import gallery
+from topfive.report import study as report
 from topfive.cli import main
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
@@ -71,7 +72,7 @@ def test_accuracy_table_matches_summary(rendered):
         top5 = f"{float(s['top5']):.1f} [{float(s['top5_low']):.1f}–{float(s['top5_high']):.1f}]"
         assert r[1:4] == [s["n"], top1, top5]
     lite0 = row_of(table, "efficientnet_lite0")
-    assert lite0[4:6] == ["74.8", "92.2"]  # published, from topfive.zoo
+    assert lite0[4:6] == ["74.8", "92.2"]  # published, from topfive.models.zoo
     assert row_of(table, "mobilenet_v1_0.25_128_quant")[4] == "—"  # unknown to the zoo: no figure invented
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import topfive
 from conftest import SHARED
-from topfive import report
+from topfive.report import study as report
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
 

@@ -9,11 +9,11 @@ import torch
 from PIL import Image, ImageOps
 
 from conftest import EVAL
-from topfive.images import CorruptImage, ImageNotFound, ImageTooLarge, NotAnImage, load_image
+from topfive.decode.images import CorruptImage, ImageNotFound, ImageTooLarge, NotAnImage, load_image
 from topfive.predict import Classifier, Failure, Prediction
-from topfive.preprocess import PreprocessSpec, preprocess, stack
-from topfive.tensor_pipeline import _prepare_batch, jpeg_header, prepare_batch, resize_crop, size_groups
-from topfive.zoo import resolve
+from topfive.transforms import PreprocessSpec, preprocess, stack
+from topfive.decode.tensor import _prepare_batch, jpeg_header, prepare_batch, resize_crop, size_groups
+from topfive.models.zoo import resolve
 
 ALL = sorted(EVAL.glob("images/*/*.jpg"))
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -212,8 +212,8 @@ def test_plan_axes_follow_torchvision_and_tf_slim_geometry():
 
     from torchvision.transforms.functional import _compute_resized_output_size
 
-    from topfive.preprocess import PreprocessSpec, central_box
-    from topfive.tensor_pipeline import plan_axes
+    from topfive.transforms import PreprocessSpec, central_box
+    from topfive.decode.tensor import plan_axes
 
     rng = random.Random(0)
     sizes = [(rng.randint(1, 6000), rng.randint(1, 6000)) for _ in range(3000)] + [(w, h) for w in range(1, 60) for h in range(1, 60)]

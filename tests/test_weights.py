@@ -8,7 +8,7 @@ import torchvision
 from PIL import Image
 
 from topfive import Classifier, WeightsFileError, WeightsUnavailable
-from topfive.weights import torchvision_cache_path
+from topfive.models.weights import torchvision_cache_path
 
 URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
 

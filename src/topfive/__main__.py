@@ -1,3 +1,3 @@
-from .cli import main
+from topfive.cli import main
 
 raise SystemExit(main())

@@ -74,9 +74,9 @@ def _add_speed_options(p) -> None:
 
 
 def _cmd_classify(args) -> int:
-    from . import output
-    from .images import find_images
-    from .predict import Classifier, Failure
+    from topfive import output
+    from topfive.decode.images import find_images
+    from topfive.predict import Classifier, Failure
 
     if args.top_k < 1:
         return _fail("--top-k must be at least 1")
@@ -136,10 +136,10 @@ def _add_models(sub) -> None:
 
 
 def _cmd_models(args) -> int:
-    from . import output
+    from topfive import output
 
     if args.fetch:
-        from .cards import CardError, card_entry, mirror
+        from topfive.models.cards import CardError, card_entry, mirror
 
         failed = 0
         for name in args.fetch:
@@ -151,14 +151,14 @@ def _cmd_models(args) -> int:
                 failed += 1
         return 1 if failed else 0
     if args.dir:
-        from .cards import CardEntry, CardError, cards_in
+        from topfive.models.cards import CardEntry, CardError, cards_in
 
         try:
             entries = [CardEntry(card) for card in cards_in(args.dir)]
         except CardError as e:
             return _fail(str(e))
     else:
-        from .zoo import all_entries
+        from topfive.models.zoo import all_entries
 
         entries = all_entries(include_all_weights=args.all_weights)
     sys.stdout.write(output.render_models(entries, args.format))
@@ -193,9 +193,9 @@ def _add_evaluate(sub) -> None:
 
 
 def _cmd_evaluate(args) -> int:
-    from .datasets import DatasetError, load_dataset
-    from .evaluate import ResumeError, evaluate
-    from .wordnet import LabelError
+    from topfive.eval.datasets import DatasetError, load_dataset
+    from topfive.eval.evaluate import ResumeError, evaluate
+    from topfive.eval.wordnet import LabelError
 
     progress = sys.stderr.isatty()
     try:
@@ -228,7 +228,7 @@ def _print_summary(out: str) -> None:
     import csv
     from pathlib import Path
 
-    from .output import table
+    from topfive.tables import text_table as table
 
     with (Path(out) / "summary.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -263,7 +263,7 @@ def _add_labels(sub) -> None:
 
 
 def _cmd_labels_explain(args) -> int:
-    from .wordnet import LabelError, explain
+    from topfive.eval.wordnet import LabelError, explain
 
     try:
         sys.stdout.write(explain(" ".join(args.label)))
@@ -309,7 +309,7 @@ def _add_bench(sub) -> None:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import render_table, run_bench, write_results
+    from topfive.bench.runner import render_table, run_bench, write_results
 
     if args.repeats < 1:
         return _fail("--repeats must be at least 1")
@@ -354,7 +354,7 @@ def _add_report(sub) -> None:
 
 
 def _cmd_report(args) -> int:
-    from .report import run_study, update_readme, write_report
+    from topfive.report.study import run_study, update_readme, write_report
 
     try:
         if args.from_results:

@@ -6,18 +6,11 @@ import csv
 import io
 import json
 
-from .predict import Failure, Prediction
+from topfive.predict import Failure, Prediction
+from topfive.tables import text_table as table
 
 PREDICTION_COLUMNS = ["source", "model", "rank", "index", "wnid", "name", "probability", "error"]
 MODEL_COLUMNS = ["name", "family", "params_m", "gmacs", "acc1", "acc5", "weights_mb", "input_size", "weights"]
-
-
-def table(rows: list[list[str]], header: list[str], right: set[int] = frozenset()) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    fmt = lambda row: "  ".join(  # noqa: E731
-        str(x).rjust(w) if i in right else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))
-    ).rstrip()
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]) + "\n"
 
 
 def _csv(rows: list[list], header: list[str]) -> str:

@@ -11,10 +11,10 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from .images import ImageError, ImageSource, describe, load_image
-from .imagenet import classes
-from .preprocess import preprocess, stack
-from .zoo import resolve
+from topfive.decode.images import ImageError, ImageSource, describe, load_image
+from topfive.imagenet import classes
+from topfive.transforms import preprocess, stack
+from topfive.models.zoo import resolve
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Classifier:
         if backend is None:
             backend = entry.load_backend(device=device, weights_file=weights_file)
         elif isinstance(backend, str):
-            from .backends import make_backend
+            from topfive.runtime.backends import make_backend
 
             backend = make_backend(
                 entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
@@ -158,7 +158,7 @@ class Classifier:
         ]
 
     def _tensor_batch(self, chunk: list, readers: ThreadPoolExecutor):
-        from .tensor_pipeline import prepare_batch
+        from topfive.decode.tensor import prepare_batch
 
         device = getattr(self.backend, "device", None)  # decode where a torch backend runs
         device = device if isinstance(device, torch.device) and device.type == "cuda" else "cpu"

@@ -1,6 +1,6 @@
 """Measure one model in this fresh process and print one JSON line (the fields: see bench.py).
 
-Run by `topfive.bench` as `python -m topfive.bench_worker '<config json>'`, never imported by the
+Run by `topfive.bench.runner` as `python -m topfive.bench.worker '<config json>'`, never imported by the
 parent. The order matters for memory: imports and runtime warm-up first (the baseline), then the
 model load (peak RSS growth while loading), then the timed passes (peak RSS growth while running,
 CUDA peak), and only then the things that would disturb those figures: the GMAC count, decoding
@@ -169,9 +169,9 @@ def _python_hook(name: str):
 def load(name: str, device, threads: int | None = None) -> Loaded:
     import torch
 
-    from .preprocess import PreprocessSpec
-    from .weights import WeightsUnavailable
-    from .zoo import ModelEntry, resolve
+    from topfive.transforms import PreprocessSpec
+    from topfive.models.weights import WeightsUnavailable
+    from topfive.models.zoo import ModelEntry, resolve
 
     entry = _python_hook(name) if name.startswith("python:") else resolve(name)
     if not isinstance(entry, ModelEntry):
@@ -258,8 +258,8 @@ def make_input(spec, batch: int):
 
 def make_classifier(loaded: Loaded, device, batch_size: int):
     """A Classifier around the model already loaded (a second copy would disturb the memory figures)."""
-    from .backends import TorchBackend
-    from .predict import Classifier
+    from topfive.runtime.backends import TorchBackend
+    from topfive.predict import Classifier
 
     backend = loaded.backend or TorchBackend(loaded.module, device=str(device))
     return Classifier.around(backend, loaded.name, loaded.spec, entry=loaded.entry, batch_size=batch_size)
@@ -273,9 +273,9 @@ def measure(config: dict) -> dict:
     import torch
     import torchvision  # noqa: F401  (part of the baseline, as in any real use)
 
-    from . import predict  # noqa: F401
-    from .images import load_image
-    from .preprocess import preprocess
+    from topfive import predict  # noqa: F401
+    from topfive.decode.images import load_image
+    from topfive.transforms import preprocess
 
     if config.get("offline", True):
         os.environ["TOPFIVE_OFFLINE"] = "1"  # a benchmark never downloads: missing weights -> architecture only

@@ -57,9 +57,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import metrics
-from .datasets import Dataset, Item
-from .wordnet import distance_to_set
+from topfive.eval import metrics
+from topfive.eval.datasets import Dataset, Item
+from topfive.eval.wordnet import distance_to_set
 
 PREDICTION_COLUMNS = ["model", "file", "label", "n_accepted", "top5_indices", "top5_names", "top5_probs", "hit1", "hit5"]
 SUMMARY_COLUMNS = [
@@ -175,8 +175,8 @@ def _check_fingerprint(out: Path, dataset: Dataset, has_rows: bool) -> None:
 
 
 def _run_model(name, dataset, done, writer, failures, device, batch_size, progress, log) -> ModelStatus:
-    from .predict import Classifier, Failure
-    from .zoo import resolve
+    from topfive.predict import Classifier, Failure
+    from topfive.models.zoo import resolve
 
     info = None
     try:

@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from .results import Study, _truthy
+from topfive.report.results import Study, _truthy
 
 GALLERY_SIZE = 12
 THUMB_PX = 176
@@ -54,7 +54,7 @@ def find_photo(file: str, roots: list[Path]) -> Path | None:
 
 
 def thumbnail(src: Path, dest: Path) -> str | None:
-    from .images import ImageError, load_image
+    from topfive.decode.images import ImageError, load_image
 
     try:
         img = load_image(src, draft_size=THUMB_PX * 2)

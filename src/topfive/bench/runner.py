@@ -1,6 +1,6 @@
 """Speed and memory of models, each measured in its own fresh process.
 
-`run_bench(["alexnet", "efficientnet_lite0"], ...)` starts `python -m topfive.bench_worker` once per
+`run_bench(["alexnet", "efficientnet_lite0"], ...)` starts `python -m topfive.bench.worker` once per
 model and repeat (PYTHONPATH derived from this package's location), reads back the one JSON line
 the worker prints, combines the repeats and reports their spread. A model that fails gets a row
 with its error and empty figures; the others go on. `write_results` writes the two files below.
@@ -115,7 +115,7 @@ def worker_env(threads: int | None = None) -> dict:
 
 def run_worker(config: dict, timeout: float | None = None) -> dict:
     """One fresh process, one model, one JSON result (with "error" set if anything went wrong)."""
-    cmd = [sys.executable, "-m", "topfive.bench_worker", json.dumps(config)]
+    cmd = [sys.executable, "-m", "topfive.bench.worker", json.dumps(config)]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, env=worker_env(config.get("threads"))
@@ -133,7 +133,7 @@ def pick_photos(photos_dir: str | os.PathLike | None, n: int) -> list[str]:
     """`n` photos spread evenly over the sorted list (so every category is represented)."""
     if not photos_dir:
         return []
-    from .images import find_images
+    from topfive.decode.images import find_images
 
     found = find_images([photos_dir], recursive=True)
     if not found:
@@ -216,7 +216,7 @@ def run_bench(
 
     `progress(text)` is called with one line per model when it is done.
     """
-    from .bench_worker import QUICK, FULL
+    from topfive.bench.worker import QUICK, FULL
 
     sizes = FULL if not quick else QUICK
     config = {
@@ -245,7 +245,7 @@ def fallback_environment(device, threads, amp, channels_last) -> dict:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    from .bench_worker import cpu_name
+    from topfive.bench.worker import cpu_name
 
     def ver(name):
         try:

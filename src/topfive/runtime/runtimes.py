@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from .backends import Backend
+from topfive.runtime.backends import Backend
 
 
 class RuntimeMissing(ImportError):

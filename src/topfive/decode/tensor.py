@@ -30,7 +30,7 @@ import PIL
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
-from .images import (
+from topfive.decode.images import (
     MAX_IMAGE_PIXELS,
     ImageError,
     ImageNotFound,
@@ -41,7 +41,7 @@ from .images import (
     describe,
     load_image,
 )
-from .preprocess import PreprocessSpec, pixels, preprocess, to_layout
+from topfive.transforms import PreprocessSpec, pixels, preprocess, to_layout
 
 # torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from .imagenet import by_wnid, classes
+from topfive.imagenet import by_wnid, classes
 
 
 class LabelError(ValueError):

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from .preprocess import PreprocessSpec
+from topfive.transforms import PreprocessSpec
 
 
 def cache_dir() -> Path:
@@ -106,7 +106,7 @@ def export_onnx(
 
 def calibration_files(source: str | os.PathLike | Sequence, count: int = 64) -> list[str]:
     """`count` photos spread evenly over a folder (recursively) or a list of files."""
-    from .images import find_images
+    from topfive.decode.images import find_images
 
     files = (
         find_images([source], recursive=True)
@@ -136,8 +136,8 @@ class PhotoCalibrationReader:
         self.position = 0
 
     def get_next(self):
-        from .images import ImageError, load_image
-        from .preprocess import preprocess, stack
+        from topfive.decode.images import ImageError, load_image
+        from topfive.transforms import preprocess, stack
 
         tensors = []
         while len(tensors) < self.batch and self.position < len(self.files):
@@ -207,7 +207,7 @@ def quantize_int8(
     fp32_path: Path, spec: PreprocessSpec, calibration: str | os.PathLike | Sequence, count: int = 64
 ) -> Path:
     """Static int8 quantisation of an exported model with ONNX Runtime, calibrated on photos."""
-    from .runtimes import require
+    from topfive.runtime.runtimes import require
 
     require("onnxruntime", "onnx", "int8 quantisation")
     files = calibration_files(calibration, count)

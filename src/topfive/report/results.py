@@ -61,7 +61,7 @@ RUNTIME_NAMES = {"litert": "LiteRT", "onnxruntime": "ONNX Runtime", "openvino": 
 def published(name: str) -> Published:
     """Published ImageNet-1k figures from the zoo; empty when the zoo does not know the name."""
     try:
-        from .zoo import resolve
+        from topfive.models.zoo import resolve
 
         info = resolve(name).info
     except Exception:  # unknown name, card not loadable here: no published figures, never guessed

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .images import IMAGE_SUFFIXES
-from .wordnet import resolve_labels
+from topfive.decode.images import IMAGE_SUFFIXES
+from topfive.eval.wordnet import resolve_labels
 
 RAW_BASE = "https://raw.githubusercontent.com"
 BUILTIN = {"builtin:eval": "data/eval_manifest.csv"}

@@ -40,13 +40,14 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from .preprocess import INTERPOLATIONS, PreprocessSpec
-from .weights import WeightsUnavailable
-from .zoo import ModelEntry, ModelInfo, UnknownModel
+from topfive.files import DATA_DIR
+from topfive.transforms import INTERPOLATIONS, PreprocessSpec
+from topfive.models.weights import WeightsUnavailable
+from topfive.models.zoo import ModelEntry, ModelInfo, UnknownModel
 
 FORMATS = {"onnx": (".onnx",), "tflite": (".tflite",), "openvino": (".xml",)}
 MODEL_SUFFIXES = tuple(s for suffixes in FORMATS.values() for s in suffixes)
-BUILTIN_DIR = Path(__file__).parent / "data" / "cards"
+BUILTIN_DIR = DATA_DIR / "cards"
 TFLITE_RUNTIMES = ("openvino", "litert")
 
 
@@ -380,7 +381,7 @@ def mirror(card: Card, folder: str | os.PathLike | None = None) -> list[Path]:
 def graph_stats(card: Card, path: Path) -> tuple[int | None, float | None, str]:
     """(params, GMACs per image, how they were counted); None where the graph cannot be read here.
     Counting reads the whole graph (about a second), so results are kept in the cache by sha256."""
-    from . import graphstats
+    from topfive.models import graphstats
 
     memo_file = cache_dir() / "graphstats.json"
     try:
@@ -465,7 +466,7 @@ class CardEntry(ModelEntry):
         """The runtime backend. `pretrained` has no effect: a card's graph carries its weights."""
         if weights_file:
             raise ValueError(f"{self.card.name}: a model card names its own files; --weights-file does not apply")
-        from . import runtimes
+        from topfive.runtime import runtimes
 
         card = self.card
         runtime = runtime or default_runtime(card.format)
@@ -570,7 +571,7 @@ def card_entry(name: str | os.PathLike) -> CardEntry:
         beside = path.with_name(path.name + ".json")
         if not beside.is_file():
             raise CardError(
-                beside, None, f"no model card beside {path}; write one (see the card schema in topfive.cards)"
+                beside, None, f"no model card beside {path}; write one (see the card schema in topfive.models.cards)"
             )
         return CardEntry(load_card(beside))
     builtin = builtin_card(str(name))

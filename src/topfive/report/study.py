@@ -15,8 +15,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import charts, gallery
-from .results import (  # noqa: F401  (load_study, Study, published: part of this module's API)
+from topfive.files import DATA_DIR
+from topfive.report import charts, gallery
+from topfive.report.results import (  # noqa: F401  (load_study, Study, published: part of this module's API)
     Published,
     Study,
     _calibration_bins,
@@ -44,7 +45,7 @@ DEFAULT_MODELS = (
     "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
 )
 DEFAULT_OUT = "report"
-DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "eval_manifest.csv"  # committed by the eval stage
+DEFAULT_DATA = DATA_DIR / "eval_manifest.csv"  # committed by the eval stage
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # ../shared beside the repo checkout
 DEFAULT_MIRRORS = (Path("../shared/eval"), _SHARED / "eval")  # first existing one is used
 DEFAULT_CARD_DIRS = (Path("../shared/models"), _SHARED / "models")  # model cards, once cards.py exists
@@ -62,11 +63,11 @@ def default_mirror() -> Path | None:
 
 def default_models() -> list[str]:
     """The seed's architectures + EfficientNet-Lite, plus the shared model cards when the card
-    loader (topfive.cards) is installed and a card folder is here."""
+    loader (topfive.models.cards) is installed and a card folder is here."""
     import importlib.util
 
     models = list(DEFAULT_MODELS)
-    if importlib.util.find_spec("topfive.cards") is not None:
+    if importlib.util.find_spec("topfive.models.cards") is not None:
         folder = next((p for p in DEFAULT_CARD_DIRS if p.is_dir()), None)
         if folder is not None:
             models += sorted(str(p) for p in folder.glob("*.json"))
@@ -109,7 +110,7 @@ def _ranges(indices: list[int]) -> str:
 
 
 def _class_names() -> list[str]:
-    from .imagenet import classes
+    from topfive.imagenet import classes
 
     return [c.name for c in classes()]
 
@@ -714,7 +715,7 @@ def _set_aside(folder: Path) -> None:
 
 def _photo_folder(data, mirror) -> Path | None:
     """Real photos for bench's decode/preprocess timing: the mirror, or the photo-set folder."""
-    from .images import IMAGE_SUFFIXES
+    from topfive.decode.images import IMAGE_SUFFIXES
 
     for folder in (mirror, data if data and Path(data).is_dir() else None):
         if folder and Path(folder).is_dir():

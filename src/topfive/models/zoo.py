@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .preprocess import PreprocessSpec, spec_from_torchvision
-from .weights import (
+from topfive.transforms import PreprocessSpec, spec_from_torchvision
+from topfive.models.weights import (
     WeightsUnavailable,
     apply_state_dict,
     load_state_dict_file,
@@ -67,7 +67,7 @@ class ModelEntry:
 
     def load_backend(self, device: str = "cpu", weights_file: str | None = None, pretrained: bool = True):
         """The object that turns a preprocessed batch into probabilities (see backends.py)."""
-        from .backends import TorchBackend
+        from topfive.runtime.backends import TorchBackend
 
         model = self.build(pretrained=pretrained, weights_file=weights_file)
         return TorchBackend(model, device=device)
@@ -220,7 +220,7 @@ def resolve(name: str) -> ModelEntry:
     lite = re.fullmatch(r"efficientnet_lite(\d)", name)
     if lite and int(lite.group(1)) in LITE:
         return EfficientNetLiteEntry(int(lite.group(1)))
-    from .cards import builtin_card, card_entry
+    from topfive.models.cards import builtin_card, card_entry
 
     if _is_card_path(name) or builtin_card(name) is not None:
         return card_entry(name)
@@ -266,6 +266,6 @@ def all_entries(include_all_weights: bool = False) -> list[ModelEntry]:
         for w in choices if include_all_weights else [default]:
             entries.append(TorchvisionEntry(arch, w))
     entries += [EfficientNetLiteEntry(n) for n in LITE]
-    from .cards import builtin_entries
+    from topfive.models.cards import builtin_entries
 
     return entries + builtin_entries()

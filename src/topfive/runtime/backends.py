@@ -67,7 +67,7 @@ class CompiledBackend(TorchBackend):
 
     def __init__(self, model: torch.nn.Module, device: str = "cpu", mode: str | None = None,
                  amp: torch.dtype = torch.float16):
-        from .export import prepare_for_export
+        from topfive.runtime.export import prepare_for_export
 
         super().__init__(prepare_for_export(model), device=device, channels_last=True)
         self.compiled = torch.compile(self.model, mode=mode, dynamic=False)
@@ -87,7 +87,7 @@ class CompiledBackend(TorchBackend):
 
 def weights_tag(weights_file: str | os.PathLike | None, pretrained: bool = True) -> str:
     """What the exported file's weights are, for its cache name."""
-    from .export import file_tag
+    from topfive.runtime.export import file_tag
 
     if weights_file:
         return file_tag(weights_file)
@@ -132,8 +132,8 @@ def make_backend(
     if backend == "compile":
         return CompiledBackend(model, device=device)
 
-    from .export import export_onnx, quantize_int8
-    from .runtimes import OnnxRuntimeBackend, require
+    from topfive.runtime.export import export_onnx, quantize_int8
+    from topfive.runtime.runtimes import OnnxRuntimeBackend, require
 
     require("onnxruntime", "onnx", f"the {backend} backend")
     spec = entry.info.preprocess
