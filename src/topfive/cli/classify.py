@@ -1,0 +1,70 @@
+"""`topfive classify`: the top-k classes of photos."""
+
+from __future__ import annotations
+
+import sys
+
+from topfive.cli.common import DEFAULT_MODEL, add_speed_options, fail, models_arg
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "classify",
+        help="top-k ImageNet classes for photos",
+        description="Print the top-k ImageNet-1k classes (rank, index, WordNet id, name, probability) "
+        "for each photo and model. Directories are expanded to the images inside.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PHOTO|DIR", help="image files or folders of images")
+    p.add_argument(
+        "--model", "-m", type=models_arg, default=DEFAULT_MODEL,
+        help="comma-separated model names or model-card paths (default: %(default)s; see `topfive models`)",
+    )
+    p.add_argument("--top-k", "-k", type=int, default=5, help="how many classes per image (default: 5)")
+    p.add_argument("--format", "-f", choices=["table", "json", "csv"], default="table", help="output format")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--recursive", "-r", action="store_true", help="also take images in sub-folders")
+    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    p.add_argument("--weights-file", help="a local state dict to load instead of the published weights")
+    add_speed_options(p)
+    p.set_defaults(run=run)
+
+
+
+def run(args) -> int:
+    from topfive import output
+    from topfive.decode.images import find_images
+    from topfive.predict import Classifier, Failure
+
+    if args.top_k < 1:
+        return fail("--top-k must be at least 1")
+    if args.decode == "tensor" and args.draft:
+        return fail("--draft is Pillow's draft decoding; it does not combine with --decode tensor")
+    paths = find_images(args.paths, recursive=args.recursive)
+    if not paths:
+        return fail("no image files found in " + ", ".join(args.paths))
+    results, broken_models = [], 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    for name in args.model:
+        try:
+            clf = Classifier(
+                name, device=args.device, weights_file=args.weights_file, batch_size=args.batch_size,
+                backend=args.backend, calibration=args.calibration, draft=args.draft, threads=args.threads,
+                decode=args.decode,
+            )
+        except Exception as e:  # unknown model, weights not available, bad weights file, missing runtime
+            print(f"topfive: {name}: {e}", file=sys.stderr)
+            broken_models += 1
+            continue
+        results.extend(clf.iter_predict(paths, top_k=args.top_k, progress=sys.stderr.isatty()))
+    if broken_models == len(args.model):
+        return 2
+    failures = [r for r in results if isinstance(r, Failure)]
+    for f in failures:
+        print(f"topfive: {f.source}: {f.reason}", file=sys.stderr)
+    sys.stdout.write(output.render_predictions(results, args.format))
+    if failures:
+        print(f"topfive: {len(failures)} of {len(results)} inputs failed", file=sys.stderr)
+    return 1 if failures or broken_models else 0

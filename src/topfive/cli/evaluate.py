@@ -1,0 +1,86 @@
+"""`topfive evaluate`: accuracy on a labelled photo set."""
+
+from __future__ import annotations
+
+import sys
+
+from topfive.cli.common import DEFAULT_MODEL, fail, models_arg
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of models on a labelled photo set",
+        description="Evaluate models on labelled photos: top-1/top-5 on each photo's accepted class set with "
+        "95 % Wilson intervals, per label, McNemar tests between models, calibration and mistake severity. "
+        "Writes predictions.csv (resumable), summary.csv, per_label.csv, mcnemar.csv, calibration.csv, "
+        "severity.csv, failures.csv and evaluate.json into --out.",
+    )
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="a folder per label, a CSV (file,label), a manifest CSV (or a folder holding manifest.csv), "
+                   "or builtin:eval (the public set's manifest shipped with topfive)")
+    p.add_argument("--models", "-m", type=models_arg, default=DEFAULT_MODEL,
+                   help="comma-separated model names (default: %(default)s)")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the result files; a rerun resumes")
+    p.add_argument("--mirror", metavar="DIR", help="local copy of a manifest's photos (e.g. ../shared/eval)")
+    p.add_argument("--cache", metavar="DIR", help="where downloaded photos are kept (default: $TOPFIVE_CACHE/photos "
+                   "or ~/.cache/topfive/photos)")
+    p.add_argument("--no-download", action="store_true", help="never download a manifest's photos")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from topfive.eval.datasets import DatasetError, load_dataset
+    from topfive.eval.evaluate import ResumeError, evaluate
+    from topfive.eval.wordnet import LabelError
+
+    progress = sys.stderr.isatty()
+    try:
+        dataset = load_dataset(args.data, mirror=args.mirror, cache=args.cache,
+                               download=not args.no_download, progress=progress)
+    except (DatasetError, LabelError) as e:
+        return fail(str(e))
+    missing = dataset.missing
+    for item in missing[:10]:
+        print(f"topfive: {item.file}: {item.problem[1]}", file=sys.stderr)
+    if len(missing) > 10:
+        print(f"topfive: ... and {len(missing) - 10} more photos not available (all in failures.csv)", file=sys.stderr)
+    try:
+        report = evaluate(dataset, args.models, args.out, device=args.device, batch_size=args.batch_size,
+                          progress=progress)
+    except ResumeError as e:
+        return fail(str(e))
+    _print_summary(args.out)
+    failed = report["dataset"]["n_failed"]
+    unavailable = [m for m in report["models"] if m["status"] != "evaluated"]
+    if failed:
+        print(f"topfive: {failed} of {report['dataset']['n_images']} photos could not be used: "
+              f"see {args.out}/failures.csv", file=sys.stderr)
+    if len(unavailable) == len(report["models"]) or failed == report["dataset"]["n_images"]:
+        return 2
+    return 1 if failed or unavailable else 0
+
+
+def _print_summary(out: str) -> None:
+    import csv
+    from pathlib import Path
+
+    from topfive.tables import text_table as table
+
+    with (Path(out) / "summary.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = []
+    for r in rows:
+        if r["weights"] != "real":
+            lines.append([r["model"], "", "", "", "", "", "not available (reason in summary.csv)"])
+            continue
+        if not r["top1"]:
+            lines.append([r["model"], r["n"], "", "", "", "", "real"])
+            continue
+        lines.append([r["model"], r["n"], f"{float(r['top1']):.1f} [{float(r['top1_low']):.1f}, {float(r['top1_high']):.1f}]",
+                      f"{float(r['top5']):.1f} [{float(r['top5_low']):.1f}, {float(r['top5_high']):.1f}]",
+                      r["ece"], r["severity_mean"], "real"])
+    sys.stdout.write(table(lines, ["model", "n", "top-1 % [95% CI]", "top-5 % [95% CI]", "ECE", "severity", "weights"],
+                           right={1, 4, 5}))
