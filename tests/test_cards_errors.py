@@ -6,11 +6,10 @@ import sys
 import pytest
 from conftest import SHARED
 
-from topfive.models import cards
+from topfive.models import UnknownModel, all_entries, cards, resolve
 from topfive.models.cards import CardError, ModelFileError, card_entry, load_card
-from topfive.runtime.runtimes import RuntimeMissing
 from topfive.models.weights import WeightsUnavailable
-from topfive.models.zoo import UnknownModel, all_entries, resolve
+from topfive.runtime import RuntimeMissing, make_runtime
 
 MODELS = SHARED / "models"
 TFLITE = "mobilenet_v1_0.25_128_quant.tflite"
@@ -54,7 +53,7 @@ def test_wrong_sha256(tmp_path):
     data["sha256"] = "0" * 64
     path = write_card(tmp_path / "m", data)
     with pytest.raises(ModelFileError) as e:
-        card_entry(path).load_backend()
+        make_runtime(card_entry(path))
     assert str(path) in str(e.value) and "`sha256`" in str(e.value) and "0" * 64 in str(e.value)
     assert card_entry(path).weights_status() == "download"
 
@@ -65,13 +64,13 @@ def test_wrong_sha256_of_the_ir_weights(tmp_path):
     path = write_card(tmp_path / "m", data)
     (tmp_path / "m" / "squeezenet1.1-fp16.bin").symlink_to(MODELS / "squeezenet1.1-fp16.bin")
     with pytest.raises(ModelFileError, match=r"weights_file\.sha256"):
-        card_entry(path).load_backend()
+        make_runtime(card_entry(path))
 
 
 def test_missing_file(tmp_path):
     path = write_card(tmp_path / "m", card_data(), link_model=False)
     with pytest.raises(ModelFileError) as e:
-        card_entry(path).load_backend()
+        make_runtime(card_entry(path))
     message = str(e.value)
     assert str(path) in message and TFLITE in message and "not found" in message and "--models-dir" in message
     assert isinstance(e.value, WeightsUnavailable)  # skipped like any model without its weights
@@ -126,22 +125,22 @@ def test_not_json(tmp_path):
 def test_missing_runtime(monkeypatch, name, module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
     with pytest.raises(RuntimeMissing) as e:
-        resolve(str(MODELS / name)).load_backend()
+        make_runtime(resolve(str(MODELS / name)))
     assert f"pip install 'topfive[{extra}]'" in str(e.value) and module in str(e.value)
 
 
 def test_missing_tflite_runtime(monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     with pytest.raises(RuntimeMissing, match=r"pip install 'topfive\[tflite\]'.*TOPFIVE_TFLITE_RUNTIME=openvino"):
-        resolve(str(MODELS / TFLITE)).load_backend()
+        make_runtime(resolve(str(MODELS / TFLITE)))
     monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "openvino")
-    assert resolve(str(MODELS / TFLITE)).load_backend().name == "openvino"
+    assert make_runtime(resolve(str(MODELS / TFLITE))).name == "openvino"
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(RuntimeMissing, match=r"pip install 'topfive\[openvino\]'"):
-        resolve(str(MODELS / TFLITE)).load_backend()
+        make_runtime(resolve(str(MODELS / TFLITE)))
     monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "tensorflow")
     with pytest.raises(ValueError, match="TOPFIVE_TFLITE_RUNTIME='tensorflow'"):
-        resolve(str(MODELS / TFLITE)).load_backend()
+        make_runtime(resolve(str(MODELS / TFLITE)))
 
 
 def test_resolve_card_model_file_and_short_name(monkeypatch):
@@ -152,7 +151,7 @@ def test_resolve_card_model_file_and_short_name(monkeypatch):
     short = resolve("mobilenet_v1_0.25_128_quant")
     assert short.card.builtin and short.weights_status() == "download"  # offline, no mirror, empty cache
     with pytest.raises(ModelFileError, match="TOPFIVE_OFFLINE"):
-        short.load_backend()
+        make_runtime(short)
     monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(MODELS))
     assert resolve(f"{TFLITE}").weights_status() == "local"
     assert resolve("mobilenetv2-12-int8").info.family == "onnx"
@@ -173,15 +172,15 @@ def test_download_checks_sha256_into_the_cache(tmp_path, monkeypatch):
     entry = card_entry(path)
     assert entry.weights_status() == "download"
     got = entry.model_path()
-    assert got == tmp_path / "cache" / TFLITE and entry.weights_status() == "local"
+    assert got == tmp_path / "cache" / "models" / TFLITE and entry.weights_status() == "local"
 
     data["file"] = "renamed.tflite"
     data["sha256"] = "2" * 64
     bad = write_card(tmp_path / "n", data, link_model=False)
     with pytest.raises(ModelFileError, match="`sha256`"):
         card_entry(bad).model_path()
-    assert not (tmp_path / "cache" / "renamed.tflite").exists()
-    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")] == []
+    assert not (tmp_path / "cache" / "models" / "renamed.tflite").exists()
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir() if p.name.startswith(".")] == []
 
 
 def test_cli_models_dir_and_fetch(tmp_path, capsys, monkeypatch):
@@ -195,7 +194,7 @@ def test_cli_models_dir_and_fetch(tmp_path, capsys, monkeypatch):
     assert main(["--models-dir", str(MODELS), "models", "--fetch", "squeezenet1.1-fp16"]) == 0
     out = capsys.readouterr().out
     assert "squeezenet1.1-fp16.xml" in out and "squeezenet1.1-fp16.bin" in out
-    assert (tmp_path / "cache" / "squeezenet1.1-fp16.bin").is_file()
+    assert (tmp_path / "cache" / "models" / "squeezenet1.1-fp16.bin").is_file()
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -251,7 +250,7 @@ def test_card_checked_against_the_graph(tmp_path, field, value, message):
     node[leaf] = value
     path = write_card(tmp_path, data)
     with pytest.raises(CardError, match=message):
-        card_entry(path).load_backend()
+        make_runtime(card_entry(path))
 
 
 def test_uint8_card_for_a_float_model(tmp_path):
@@ -261,7 +260,7 @@ def test_uint8_card_for_a_float_model(tmp_path):
     path = write_card(tmp_path, data)
     (tmp_path / "squeezenet1.1-fp16.bin").symlink_to(MODELS / "squeezenet1.1-fp16.bin")
     with pytest.raises(CardError, match="field `input.dtype`: uint8, but the model's input is float32"):
-        card_entry(path).load_backend()
+        make_runtime(card_entry(path))
 
 
 def test_wrong_size(tmp_path):
@@ -270,3 +269,40 @@ def test_wrong_size(tmp_path):
     path = write_card(tmp_path, data)
     with pytest.raises(ModelFileError, match=r"field `size_bytes`: .* has 525598 bytes, the card says 525599"):
         card_entry(path).model_path()
+
+
+def test_mirror_replaces_the_file_never_writes_into_it(tmp_path, monkeypatch):
+    """`models --fetch` over an existing file: the new file takes its name in one rename, so another
+    name for the old file (a hard link here; a reader holding it open alike) keeps the old bytes."""
+    monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(MODELS))
+    card = cards.builtin_card("mobilenet_v1_0.25_128_quant")
+    cache = tmp_path / "cache" / "models"
+    cache.mkdir(parents=True)
+    other = tmp_path / "other"
+    other.write_bytes(b"another file")
+    (cache / TFLITE).hardlink_to(other)
+    assert cards.mirror(card) == [cache / TFLITE]
+    assert other.read_bytes() == b"another file"
+    assert (cache / TFLITE).read_bytes() == (MODELS / TFLITE).read_bytes()
+
+
+def test_mirror_leaves_no_bad_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(MODELS))
+    card = cards.builtin_card("mobilenet_v1_0.25_128_quant")
+
+    def short_copy(source, dest):
+        with open(source, "rb") as f, open(dest, "wb") as out:
+            out.write(f.read(1000))
+
+    monkeypatch.setattr("shutil.copyfile", short_copy)
+    target = tmp_path / "mirror"
+    with pytest.raises(ModelFileError, match="`size_bytes`"):
+        cards.mirror(card, target)
+    assert list(target.iterdir()) == []  # neither the model file nor a temporary one
+
+
+def test_files_go_to_the_models_folder_of_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(MODELS))
+    assert cards.models_cache() == tmp_path / "cache" / "models"
+    paths = cards.mirror(cards.builtin_card("squeezenet1.1-fp16"))
+    assert [p.parent for p in paths] == [tmp_path / "cache" / "models"] * 2

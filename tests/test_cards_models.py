@@ -10,7 +10,7 @@ from PIL import Image
 from skimage import data
 
 from topfive.predict import Classifier
-from topfive.runtime.runtimes import to_probabilities
+from topfive.runtime.base import to_probabilities
 
 MODELS = SHARED / "models"
 CARDS = sorted(p.name for p in MODELS.glob("*.json"))
@@ -82,7 +82,7 @@ def test_1001_class_offset(card, classifiers, photos):
     """The class the model scores highest is raw position p; topfive must report ImageNet index p - 1."""
     clf = classifiers[card]
     batch = torch.stack([clf.prepare(p) for p in photos]).permute(0, 2, 3, 1).contiguous().numpy()
-    raw = clf.backend.raw(batch)
+    raw = clf.runtime.raw(batch)
     assert raw.shape == (2, 1001)
     preds = clf.predict(list(photos), top_k=1)
     for row, pred in zip(raw, preds):
@@ -98,12 +98,12 @@ def test_to_probabilities_drops_the_background_class():
 
 
 def test_quantized_output_dequantized_with_its_own_scale(classifiers, photos):
-    backend = classifiers["mobilenet_v2_1.0_224_quant.tflite.json"].backend
-    scale, zero_point = backend.quantization
+    runtime = classifiers["mobilenet_v2_1.0_224_quant.tflite.json"].runtime
+    scale, zero_point = runtime.quantization
     assert scale == pytest.approx(1 / 256) and zero_point == 0
     clf = classifiers["mobilenet_v2_1.0_224_quant.tflite.json"]
     batch = clf.prepare(photos[0]).permute(1, 2, 0).unsqueeze(0).contiguous().numpy()
-    raw, scores = backend.raw(batch), backend.scores(batch)
+    raw, scores = runtime.raw(batch), runtime.scores(batch)
     assert raw.dtype == np.uint8 and np.allclose(scores, raw.astype(np.float32) / 256)
     assert 0.9 < scores.sum() < 1.1  # a dequantized softmax sums to about 1
 
@@ -113,8 +113,8 @@ def test_batches_equal_single_images(card, classifiers, photos):
     """Fixed batch-1 files: a reshaped dynamic batch (IR) or a loop (TFLite) gives the same numbers."""
     clf = classifiers[card]
     tensors = [clf.prepare(p) for p in photos * 2]
-    together = clf.backend.probabilities(_stack(clf, tensors))
-    alone = torch.cat([clf.backend.probabilities(_stack(clf, [t])) for t in tensors])
+    together = clf.runtime.probabilities(_stack(clf, tensors))
+    alone = torch.cat([clf.runtime.probabilities(_stack(clf, [t])) for t in tensors])
     assert together.shape == (4, 1000)
     assert torch.allclose(together, alone, atol=1e-4)
 
@@ -141,7 +141,7 @@ def test_tflite_in_openvino_agrees_with_litert(classifiers, photos, monkeypatch)
     monkeypatch.setenv("TOPFIVE_TFLITE_RUNTIME", "openvino")
     ov = Classifier(str(MODELS / card), workers=1)
     lite = classifiers[card]
-    assert (ov.backend.name, lite.backend.name) == ("openvino", "tflite")
-    assert ov.backend.quantization == pytest.approx(lite.backend.quantization)
+    assert (ov.runtime.name, lite.runtime.name) == ("openvino", "litert")
+    assert ov.runtime.quantization == pytest.approx(lite.runtime.quantization)
     for a, b in zip(ov.predict(list(photos), top_k=1), lite.predict(list(photos), top_k=1)):
         assert a.top[0].index == b.top[0].index and abs(a.top[0].probability - b.top[0].probability) < 0.1

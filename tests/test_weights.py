@@ -7,7 +7,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from topfive import Classifier, WeightsFileError, WeightsUnavailable
+from topfive import Classifier, WeightsFileError, WeightsUnavailable, resolve
 from topfive.models.weights import torchvision_cache_path
 
 URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
@@ -33,8 +33,8 @@ def test_cached_state_dict_loads_without_download(torch_home):
     torch.save(state, path)
     assert torchvision_cache_path(URL) == path
 
-    clf = Classifier("resnet18:IMAGENET1K_V1")
-    loaded = clf.backend.model.state_dict()
+    clf = Classifier("resnet18:IMAGENET1K_V1", runtime="torch")
+    loaded = clf.runtime.module.state_dict()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
     assert clf.entry.weights_status() == "cached"
     pred = clf.predict(Image.new("RGB", (300, 200), (120, 40, 200)))
@@ -53,7 +53,7 @@ def test_missing_weights_name_the_file_the_place_and_the_url(torch_home):
 def test_weights_file_is_used_and_checked(tmp_path, torch_home):
     good = tmp_path / "mine.pt"
     torch.save(torchvision.models.resnet18().state_dict(), good)
-    assert Classifier("resnet18", weights_file=str(good)).name == "resnet18:IMAGENET1K_V1"
+    assert Classifier("resnet18", runtime="torch", weights_file=str(good)).name == "resnet18:IMAGENET1K_V1"
 
     wrong = tmp_path / "wrong.pt"
     torch.save(torchvision.models.alexnet().state_dict(), wrong)
@@ -78,7 +78,7 @@ def test_architecture_matches_torchvisions_own_builder(torch_home, arch, weights
     path.parent.mkdir(parents=True)
     torch.save(donor.state_dict(), path)
 
-    ours = Classifier(f"{arch}:{weights.name}").backend.model
+    ours = resolve(f"{arch}:{weights.name}").build().eval()
     theirs = torchvision.models.get_model(arch, weights=weights).eval()
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():

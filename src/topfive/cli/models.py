@@ -49,7 +49,7 @@ def run(args) -> int:
         except CardError as e:
             return fail(str(e))
     else:
-        from topfive.models.zoo import all_entries
+        from topfive.models import all_entries
 
         entries = all_entries(include_all_weights=args.all_weights)
     sys.stdout.write(output.render_models(entries, args.format))

@@ -5,12 +5,18 @@ connected layers (quantization scales, zero points and shape constants are not p
 for each convolution, output elements x (input channels / groups) x kernel area; for each matrix
 product, output elements x the inner dimension. Batch-norm folded into convolutions (as in all these
 deployment files) leaves nothing else to count. Batch is taken as 1.
+
+Counting reads the whole graph (about a second), so `graph_stats` keeps its results in the cache
+($TOPFIVE_CACHE/models/graphstats.json), by the file's sha256.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+
+from topfive.files import atomic_write, cache_dir
 
 # ONNX: op -> (weight input index, bias input index or None)
 ONNX_WEIGHTS = {"Conv": (1, 2), "QLinearConv": (3, 8), "Gemm": (1, 2), "MatMul": (1, None), "QLinearMatMul": (3, None)}
@@ -116,3 +122,32 @@ def openvino_stats(path: str | Path) -> tuple[int, int]:
                 if is_constant(other.get_node()):
                     params += math.prod(d.get_length() for d in other.get_partial_shape())
     return params, macs
+
+
+def graph_stats(fmt: str, path: str | Path, sha256: str) -> tuple[int | None, float | None, str]:
+    """(params, GMACs per image, how they were counted) for the model file at `path` in format `fmt`
+    ("onnx", or one OpenVINO reads); None where the graph cannot be read here."""
+    memo_file = cache_dir("models", create=False) / "graphstats.json"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if sha256 in memo:
+        return tuple(memo[sha256])
+    try:
+        if fmt == "onnx":
+            params, macs = onnx_stats(path)
+            how = "counted from the ONNX graph (conv/matmul weights and biases; MACs at batch 1)"
+        else:
+            params, macs = openvino_stats(path)
+            how = "counted from the graph as OpenVINO reads it (conv/matmul weights and biases; MACs at batch 1)"
+    except ImportError:
+        return None, None, "unknown (the package that reads this graph is not installed)"
+    except Exception as e:  # a graph these counters do not understand: unknown, not guessed
+        return None, None, f"unknown (could not count: {type(e).__name__}: {e})"
+    memo[sha256] = (params, macs / 1e9, how)
+    try:
+        atomic_write(memo_file, json.dumps(memo, indent=1))
+    except OSError:
+        pass  # a read-only cache only costs the recount
+    return params, macs / 1e9, how
