@@ -43,15 +43,11 @@ def run(args) -> int:
     if not paths:
         return fail("no image files found in " + ", ".join(args.paths))
     results, broken_models = [], 0
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     for name in args.model:
         try:
             clf = Classifier(
                 name, device=args.device, weights_file=args.weights_file, batch_size=args.batch_size,
-                backend=args.backend, calibration=args.calibration, draft=args.draft, threads=args.threads,
+                runtime=args.runtime, calibration=args.calibration, draft=args.draft, threads=args.threads,
                 decode=args.decode,
             )
         except Exception as e:  # unknown model, weights not available, bad weights file, missing runtime

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from topfive.runtime.registry import DEFAULT_RUNTIME, DEPRECATED, RUNTIMES
+
 DEFAULT_MODEL = "efficientnet_lite0"
 MODELS_DIR_HELP = "a folder holding the model files of model cards (sets $TOPFIVE_MODELS_DIR)"
 
@@ -28,14 +30,28 @@ def sizes_arg(text: str) -> list[int]:
     return sizes
 
 
+class DeprecatedBackend(argparse.Action):
+    """`--backend NAME`, the former spelling of `--runtime NAME` (also with the former names eager,
+    onnx, tflite): sets the runtime and prints a one-line note on stderr."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        runtime = DEPRECATED.get(value, value)
+        print(f"topfive: --backend is deprecated; use --runtime {runtime}", file=sys.stderr)
+        namespace.runtime = runtime
+
+
 def add_speed_options(p) -> None:
-    """--backend/--draft/--calibration/--threads, shared by the commands that run models."""
+    """--runtime/--calibration/--draft/--threads/--decode, shared by the commands that run models."""
     p.add_argument(
-        "--backend", choices=["auto", "eager", "compile", "onnx", "int8"], default="auto",
-        help="how a torchvision / EfficientNet-Lite model runs: auto (default: onnx on CPU when onnxruntime "
-        "is installed, else eager), eager PyTorch (the reference), torch.compile, ONNX Runtime (exported "
-        "once, cached in ~/.cache/topfive/onnx or $TOPFIVE_CACHE), or int8 ONNX Runtime (calibrated on "
-        "photos; needs --calibration). Model cards always run on their own runtime.",
+        "--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME,
+        help="what runs the model (default: auto): torch (eager PyTorch), compile (torch.compile), "
+        "onnxruntime (ONNX Runtime; zoo models are exported to ONNX once, cached), int8 (ONNX Runtime int8, "
+        "needs --calibration), openvino, litert (TFLite cards); auto = onnxruntime on CPU for zoo models "
+        "when installed, else torch, and a card's own runtime. See the README's Runtimes section.",
+    )
+    p.add_argument(
+        "--backend", action=DeprecatedBackend, choices=[*RUNTIMES, *DEPRECATED], metavar="NAME",
+        help="deprecated spelling of --runtime",
     )
     p.add_argument(
         "--calibration", metavar="DIR",

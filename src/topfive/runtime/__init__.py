@@ -1,0 +1,39 @@
+"""Runtimes: what turns a preprocessed batch into N x 1000 ImageNet-1k probabilities.
+
+    make_runtime(entry, kind="auto", device="cpu", threads=None, calibration=None,
+                 weights_file=None, module=None, tag=None) -> Runtime
+builds any of them, for zoo models and model cards alike. The vocabulary (`RUNTIMES`: torch,
+compile, onnxruntime, int8, openvino, litert, auto) is documented in the README's "Runtimes"
+section; `canonical_runtime` maps the deprecated spellings (eager, onnx, tflite).
+
+    base         Runtime, GraphRuntime, RuntimeMissing and the helpers runtimes share
+    registry     make_runtime, RUNTIMES, canonical_runtime: the one place that knows every runtime
+    request      RuntimeRequest, what a runtime's builder is given
+    torch_eager  "torch"         compiled  "compile"
+    onnxruntime  "onnxruntime"   quantize  "int8" (and the quantisation itself)
+    openvino     "openvino"      litert    "litert"
+    export       zoo models exported to ONNX, cached
+    graph_check  a model card checked against the loaded graph
+
+Names are imported on first use, so that naming the vocabulary loads no runtime package.
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "make_runtime": "registry",
+    "canonical_runtime": "registry",
+    "RUNTIMES": "registry",
+    "DEFAULT_RUNTIME": "registry",
+    "Runtime": "base",
+    "GraphRuntime": "base",
+    "RuntimeMissing": "base",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f"topfive.runtime.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'topfive.runtime' has no attribute {name!r}")

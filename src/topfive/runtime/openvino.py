@@ -1,0 +1,112 @@
+"""The "openvino" runtime: OpenVINO on the CPU, for an IR card (.xml + .bin), a TFLite card, or a
+zoo model's ONNX export (OpenVINO reads .onnx).
+
+Precision is set to f32 explicitly: on CPUs with avx512_bf16 / AMX, OpenVINO otherwise runs
+floating-point layers in bf16 without saying so, and answers differ from machine to machine.
+Quantized layers of an int8 graph still run in int8.
+
+A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it;
+otherwise batches are run one slice at a time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from topfive.runtime.base import GraphRuntime, cpu_only, require, run_in_slices
+
+
+def fake_quantize_range(output) -> tuple[float, float] | None:
+    """OpenVINO keeps a quantized output as float -> FakeQuantize -> Convert(u8/i8): (scale, zero point)."""
+    node = output.get_node()
+    while node.get_type_name() in ("Result", "Convert", "Reshape", "Squeeze"):
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "FakeQuantize":
+        return None
+    lo, hi, out_lo, out_hi = (float(node.input_value(i).get_node().get_data().reshape(-1)[0]) for i in range(1, 5))
+    levels = node.get_attributes()["levels"]
+    if abs((out_hi - out_lo) - (levels - 1)) > 1e-6:
+        return None
+    scale = (hi - lo) / (levels - 1)
+    return scale, out_lo - lo / scale  # integer out_lo maps to real lo
+
+
+class OpenVinoRuntime(GraphRuntime):
+    name = "openvino"
+    precision = "fp32"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        output_kind: str = "logits",
+        label_offset: int = 0,
+        device: str = "cpu",
+        threads: int | None = None,
+        weights_path: str | os.PathLike | None = None,
+    ):
+        ov = require("openvino", "openvino", "OpenVINO IR and TFLite models")
+        cpu_only(device, "OpenVINO")
+        self.path, self.device = path, str(device)
+        self.core = ov.Core()
+        self.config = {"INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.output_kind, self.label_offset = output_kind, label_offset
+        files = [str(path)] + ([str(weights_path)] if weights_path else [])
+        read = lambda: self.core.read_model(*files)
+        model = read()
+        if len(model.inputs) != 1:
+            raise ValueError(f"{path}: the model has {len(model.inputs)} inputs; topfive feeds one image tensor")
+        out = model.outputs[0]
+        self.quantization = None
+        if out.get_element_type().is_integral():
+            self.quantization = fake_quantize_range(out)
+            if self.quantization is None:
+                raise ValueError(f"{path}: integer output without a readable scale and zero point")
+        shape = model.inputs[0].get_partial_shape()
+        self.input_shape = [d.get_length() if d.is_static else -1 for d in shape]
+        self.input_name = model.inputs[0].get_any_name()
+        self.input_dtype = np.dtype(model.inputs[0].get_element_type().to_dtype()).name
+        self.output_names = sorted(out.get_names())
+        self.fixed_batch = self.input_shape[0] if self.input_shape[0] > 0 else None
+        if self.fixed_batch and self.make_batch_dynamic(ov, model):
+            self.fixed_batch = None
+        elif self.fixed_batch:
+            model = read()  # undo the trial reshape with a fresh copy of the graph
+        self.compiled = self.core.compile_model(model, "CPU", self.config)
+
+    def make_batch_dynamic(self, ov, model) -> bool:
+        """Reshape the input to a dynamic batch; it worked when the output batch became dynamic too.
+        (Graphs with a Reshape to [1, classes] inside keep a static output: those run in slices.
+        Checked on the graph, not by a trial inference, which can crash OpenVINO on such graphs.)"""
+        try:
+            model.reshape({model.inputs[0]: ov.PartialShape([-1] + self.input_shape[1:])})
+        except Exception:
+            return False
+        out = model.outputs[0].get_partial_shape()
+        return out.rank.is_static and out.rank.get_length() > 0 and out[0].is_dynamic
+
+    @property
+    def threads(self) -> int:
+        """The inference threads the compiled model uses."""
+        return int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+
+    @property
+    def inference_precision(self) -> str:
+        """The precision the compiled model runs floating-point layers in, as OpenVINO reports it ("f32")."""
+        return self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        scores = run_in_slices(lambda b: self.compiled(b)[0], batch, self.fixed_batch)
+        return scores.reshape(len(batch), -1)
+
+
+def build(request) -> OpenVinoRuntime:
+    """An IR card (.xml + .bin), a TFLite card, or a zoo model's ONNX export."""
+    require("openvino", "openvino", "the openvino runtime")
+    if not request.is_card:
+        return OpenVinoRuntime(request.onnx_export(), **request.graph_options())
+    entry = request.entry
+    return OpenVinoRuntime(entry.model_path(), weights_path=entry.weights_path(), **request.graph_options())
