@@ -38,7 +38,7 @@ def test_draft_leaves_small_photos_alone():
 
 
 def test_draft_keeps_the_top1_of_a_big_jpeg(big_jpegs, lite0):
-    drafting = Classifier("efficientnet_lite0", backend=lite0.backend, draft=True)
+    drafting = Classifier("efficientnet_lite0", runtime=lite0.runtime, draft=True)
     assert drafting.draft_size() == 512  # lite0: resize 256, crop 224; decode to >= 2 x 256
     full = lite0.predict(big_jpegs)
     draft = drafting.predict(big_jpegs)

@@ -6,13 +6,13 @@ import threading
 import torch
 
 from conftest import EVAL
-from topfive.runtime.backends import Backend
+from topfive.runtime.base import Runtime
 from topfive.predict import Classifier, Failure, Prediction
 
 PHOTOS = [str(p) for p in sorted(EVAL.glob("images/*/*.jpg"))[::60][:7]]
 
 
-class RecordingBackend(Backend):
+class RecordingRuntime(Runtime):
     """Answers class = batch position of the image in the whole stream, and checks that the next
     batch's decoding had started before it was asked to run the current one."""
 
@@ -39,7 +39,7 @@ def test_results_in_input_order_with_failures_in_place(tmp_path, lite0):
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     sources = [PHOTOS[0], missing, PHOTOS[1], PHOTOS[2], str(text), PHOTOS[3], PHOTOS[4]]
-    clf = Classifier("efficientnet_lite0", batch_size=2, backend=lite0.backend)
+    clf = Classifier("efficientnet_lite0", batch_size=2, runtime=lite0.runtime)
     results = list(clf.iter_predict(sources))
     assert [r.source for r in results] == sources
     kinds = [type(r) for r in results]
@@ -56,42 +56,47 @@ def test_results_in_input_order_with_failures_in_place(tmp_path, lite0):
 
 def test_next_batch_decodes_while_the_model_runs():
     started = threading.Event()
-    backend = RecordingBackend(started, batches=3)
-    clf = Classifier("efficientnet_lite0", batch_size=2, workers=2, backend=backend)
-    plain_prepare = clf.prepare
+    runtime = RecordingRuntime(started, batches=3)
+    clf = Classifier("efficientnet_lite0", batch_size=2, workers=2, runtime=runtime)
+    plain_decoder = clf.decoder
     batch_of = {}
 
-    def prepare(source):
-        if batch_of[source] == backend.calls + 1:  # an image of the batch after the one running next
-            started.set()
-        return plain_prepare(source)
+    def decoder(pool=None):
+        decode = plain_decoder(pool)
 
-    clf.prepare = prepare
+        def recording(chunk):
+            if batch_of[chunk[0]] == runtime.calls + 1:  # the batch after the one running next
+                started.set()
+            return decode(chunk)
+
+        return recording
+
+    clf.decoder = decoder
     sources = PHOTOS[:6]
     batch_of.update({s: i // 2 for i, s in enumerate(sources)})
     results = list(clf.iter_predict(sources))
     # batches 0 and 1 each found the following batch already being decoded
-    assert backend.overlapped == [True, True]
+    assert runtime.overlapped == [True, True]
     assert [r.top[0].index for r in results] == [1, 1, 2, 2, 3, 3]
 
 
 def test_stopping_early_does_not_hang_or_run_everything():
-    backend = RecordingBackend()
-    clf = Classifier("efficientnet_lite0", batch_size=2, backend=backend)
+    runtime = RecordingRuntime()
+    clf = Classifier("efficientnet_lite0", batch_size=2, runtime=runtime)
     first = list(itertools.islice(clf.iter_predict(PHOTOS * 3), 3))
     assert [r.source for r in first] == PHOTOS[:3]
-    assert backend.calls == 2
+    assert runtime.calls == 2
 
 
 def test_prefetch_prepares_several_batches_ahead_and_keeps_order():
-    backend = RecordingBackend()
-    clf = Classifier("efficientnet_lite0", batch_size=2, workers=2, backend=backend, prefetch=3)
+    runtime = RecordingRuntime()
+    clf = Classifier("efficientnet_lite0", batch_size=2, workers=2, runtime=runtime, prefetch=3)
     submitted = []
     plain_submit = clf._submit
 
-    def submit(pool, readers, chunk):
-        submitted.append((backend.calls, chunk[0]))  # how many batches the model had run by then
-        return plain_submit(pool, readers, chunk)
+    def submit(pool, decoder, chunk):
+        submitted.append((runtime.calls, chunk[0]))  # how many batches the model had run by then
+        return plain_submit(pool, decoder, chunk)
 
     clf._submit = submit
     sources = PHOTOS[:7]
@@ -107,4 +112,4 @@ def test_prefetch_must_be_positive():
     import pytest
 
     with pytest.raises(ValueError, match="prefetch"):
-        Classifier("efficientnet_lite0", backend=RecordingBackend(), prefetch=0)
+        Classifier("efficientnet_lite0", runtime=RecordingRuntime(), prefetch=0)

@@ -1,28 +1,33 @@
 """The tensor decode pipeline (torchvision decode + batched resize) against the Pillow reference path."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import EVAL
+from topfive.decode import make_decoder
 from topfive.decode.images import CorruptImage, ImageNotFound, ImageTooLarge, NotAnImage, load_image
+from topfive.decode.resample import resize_crop, size_groups
+from topfive.decode.tensor import TensorDecoder, read_header
+from topfive.models import resolve
 from topfive.predict import Classifier, Failure, Prediction
 from topfive.transforms import PreprocessSpec, preprocess, stack
-from topfive.decode.tensor import _prepare_batch, jpeg_header, prepare_batch, resize_crop, size_groups
-from topfive.models.zoo import resolve
 
 ALL = sorted(EVAL.glob("images/*/*.jpg"))
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # a spread of sizes: landscape, portrait, ~2 MP, small
 PHOTOS = [str(p) for p in ALL[::95]]
 LITE0 = resolve("efficientnet_lite0").info.preprocess
 RESNET = resolve("resnet50").info.preprocess  # bilinear, 256 -> 224
 TF_SLIM = PreprocessSpec(size=224, rule="central_fraction", fraction=0.875, mean=(0, 0, 0), std=(1, 1, 1),
                          channels="BGR", dtype="uint8", layout="NHWC")
+
+
+def tensor_decode(sources, spec):
+    return make_decoder("tensor", spec)(sources)
 
 
 def reference(sources, spec):
@@ -61,7 +66,7 @@ def test_geometry_is_pillows_pixel_for_pixel(spec):
 
 @pytest.mark.parametrize("spec", [LITE0, TF_SLIM], ids=["lite0", "tfslim-nhwc-bgr-uint8"])
 def test_real_photos_match_the_pillow_path(spec):
-    ours, errors = prepare_batch(PHOTOS, spec)
+    ours, errors = tensor_decode(PHOTOS, spec)
     ref = reference(PHOTOS, spec)
     assert errors == [None] * len(PHOTOS)
     assert ours.shape == ref.shape and ours.dtype == ref.dtype
@@ -75,7 +80,7 @@ def test_real_photos_match_the_pillow_path(spec):
 
 def test_same_top5_as_the_pillow_path_on_lite0(lite0):
     sources = PHOTOS[:5]
-    tensor = Classifier("efficientnet_lite0", backend=lite0.backend, decode="tensor", batch_size=5)
+    tensor = Classifier("efficientnet_lite0", runtime=lite0.runtime, decode="tensor", batch_size=5)
     ours, theirs = tensor.predict(sources), lite0.predict(sources)
     for a, b in zip(ours, theirs):
         assert [c.index for c in a.top] == [c.index for c in b.top]
@@ -89,13 +94,13 @@ def test_exif_orientation_is_applied_as_pillow_does(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = jpeg_bytes(img, exif=exif.tobytes())
-    header = jpeg_header(data)
+    header = read_header(data)
     assert (header.width, header.height, header.orientation) == (420, 300, orientation)
     upright = load_image(data)
     assert upright.size == ((300, 420) if orientation >= 5 else (420, 300))
     assert np.array_equal(np.asarray(upright), np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))))
     spec = PreprocessSpec(**{**LITE0.__dict__, "dtype": "uint8"})
-    ours, _ = prepare_batch([data], spec)
+    ours, _ = tensor_decode([data], spec)
     assert torch.equal(ours[0], preprocess(upright, spec))
 
 
@@ -106,10 +111,10 @@ def test_png_cmyk_and_pil_images_go_through_the_reference_path(tmp_path):
     cmyk = tmp_path / "cmyk.jpg"
     photo.convert("CMYK").save(cmyk, quality=92)
     sources = [str(png), str(cmyk), photo, PHOTOS[0]]
-    ours, errors = prepare_batch(sources, LITE0)
+    ours, errors = tensor_decode(sources, LITE0)
     assert errors == [None] * 4
     assert torch.equal(ours, reference(sources, LITE0))
-    alone, _ = prepare_batch([str(png)], TF_SLIM)  # nothing for decode_jpeg at all
+    alone, _ = tensor_decode([str(png)], TF_SLIM)  # nothing for decode_jpeg at all
     assert torch.equal(alone, reference([str(png)], TF_SLIM))
 
 
@@ -128,13 +133,13 @@ def test_bad_inputs_are_typed_errors_naming_the_file_and_the_batch_goes_on(tmp_p
     bomb = tmp_path / "bomb.jpg"
     bomb.write_bytes(bytes(huge))
     sources = [PHOTOS[0], missing, str(text), str(truncated), str(empty), str(bomb), PHOTOS[2]]
-    batch, errors = prepare_batch(sources, LITE0)
+    batch, errors = tensor_decode(sources, LITE0)
     kinds = [type(e) if e else None for e in errors]
     assert kinds == [None, ImageNotFound, NotAnImage, CorruptImage, NotAnImage, ImageTooLarge, None]
     for source, error in zip(sources[1:6], errors[1:6]):
         assert error.source == source and error.reason
     assert torch.equal(batch, reference([PHOTOS[0], PHOTOS[2]], LITE0))
-    nothing, only = prepare_batch([missing], LITE0)
+    nothing, only = tensor_decode([missing], LITE0)
     assert nothing is None and isinstance(only[0], ImageNotFound)
 
 
@@ -143,8 +148,8 @@ def test_classifier_decode_tensor_end_to_end(tmp_path, lite0):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated nonsense")
     sources = [PHOTOS[0], missing, PHOTOS[1], str(bad), PHOTOS[2], PHOTOS[3], PHOTOS[4]]
-    tensor = Classifier("efficientnet_lite0", backend=lite0.backend, decode="tensor", batch_size=3, workers=1)
-    pillow = Classifier("efficientnet_lite0", backend=lite0.backend, batch_size=3)
+    tensor = Classifier("efficientnet_lite0", runtime=lite0.runtime, decode="tensor", batch_size=3, workers=1)
+    pillow = Classifier("efficientnet_lite0", runtime=lite0.runtime, batch_size=3)
     ours, theirs = list(tensor.iter_predict(sources)), list(pillow.iter_predict(sources))
     assert [r.source for r in ours] == sources
     assert [type(r) for r in ours] == [Prediction, Failure, Prediction, Failure, Prediction, Prediction, Prediction]
@@ -161,19 +166,36 @@ def test_classifier_decode_tensor_end_to_end(tmp_path, lite0):
 def test_classifier_decode_option_is_checked_and_default_unchanged(lite0):
     assert lite0.decode == "pillow"
     with pytest.raises(ValueError, match="decode"):
-        Classifier("efficientnet_lite0", backend=lite0.backend, decode="nvjpeg")
+        Classifier("efficientnet_lite0", runtime=lite0.runtime, decode="nvjpeg")
     with pytest.raises(ValueError, match="draft"):
-        Classifier("efficientnet_lite0", backend=lite0.backend, decode="tensor", draft=True)
+        Classifier("efficientnet_lite0", runtime=lite0.runtime, decode="tensor", draft=True)
 
 
-def test_resize_work_does_not_grow_with_the_batch(monkeypatch):
+# Operations that only make a new view of existing memory: no kernel runs for them on a GPU.
+VIEW_OPS = {"view", "_unsafe_view", "reshape", "as_strided", "permute", "unsqueeze", "squeeze", "expand", "slice",
+            "select", "transpose", "t", "unbind", "alias", "lift_fresh", "detach"}
+
+
+class OperationCount(TorchDispatchMode):
+    """Records the name of each tensor operation dispatched while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+    def kernels(self) -> list[str]:
+        return sorted(op for op in self.ops if op not in VIEW_OPS)
+
+
+def test_resize_work_does_not_grow_with_the_batch():
     """On a GPU each tensor operation costs the calling thread a dispatch and a launch whatever its
-    size (benchmarks/host_overhead.py): resize_crop must issue the same operations for 8 images as
-    for 32 of the same sizes, views aside, and never wait for the device to read a value back
-    (on the meta device, which holds no data, any such read fails)."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    from host_overhead import operation_count
-
+    size: resize_crop must issue the same operations for 8 images as for 32 of the same sizes,
+    views aside, and never wait for the device to read a value back (on the meta device, which
+    holds no data, any such read fails)."""
     rng = np.random.default_rng(1)
     sizes = [(60, 80), (80, 60), (45, 120), (64, 64)]
     # interleaved pixels seen as (3, H, W), as torchvision's CPU decoder gives them: read in place, not copied
@@ -181,7 +203,7 @@ def test_resize_work_does_not_grow_with_the_batch(monkeypatch):
     spec = PreprocessSpec(size=24, resize=28, dtype="uint8")
     counts = []
     for n in (8, 32):
-        with operation_count() as count:
+        with OperationCount() as count:
             resize_crop(images[:n], spec)
         counts.append(count.kernels())
     assert counts[0] == counts[1]
@@ -207,65 +229,13 @@ def test_size_groups_bound_the_memory():
     assert size_groups([(5000, 5000)], most=100) == [[0]]  # one image alone may exceed it
 
 
-def test_plan_axes_follow_torchvision_and_tf_slim_geometry():
-    import random
-
-    from torchvision.transforms.functional import _compute_resized_output_size
-
-    from topfive.transforms import PreprocessSpec, central_box
-    from topfive.decode.tensor import plan_axes
-
-    rng = random.Random(0)
-    sizes = [(rng.randint(1, 6000), rng.randint(1, 6000)) for _ in range(3000)] + [(w, h) for w in range(1, 60) for h in range(1, 60)]
-    widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
-    for resize, size in ((256, 224), (342, 299), (232, 224), (200, 224)):  # the last crop pads
-        x, y = plan_axes(widths, heights, PreprocessSpec(size=size, resize=resize))
-        for k, (w, h) in enumerate(sizes):
-            new_h, new_w = _compute_resized_output_size((h, w), [resize])
-            assert (x[2, k], y[2, k]) == (new_w, new_h)
-            # torchvision's center_crop: top = int(round((H - size) / 2)), padding (H < size) split floor-first
-            for axis, n in ((x, new_w), (y, new_h)):
-                assert axis[3, k] == (int(round((n - size) / 2.0)) if n >= size else -((size - n) // 2))
-            assert (x[0, k], x[1, k], y[0, k], y[1, k]) == (0, w, 0, h)
-    for fraction in (0.875, 0.5, 1.0):
-        x, y = plan_axes(widths, heights, PreprocessSpec(size=224, rule="central_fraction", fraction=fraction))
-        for k, (w, h) in enumerate(sizes):
-            left, top, right, bottom = central_box((w, h), fraction)
-            assert (x[:, k].tolist(), y[:, k].tolist()) == ([left, right - left, 224, 0], [top, bottom - top, 224, 0])
-
-
-def test_gpu_benchmark_script_runs_end_to_end_in_quick_cpu_mode(monkeypatch, capsys):
-    """benchmarks/gpu.py is meant for a short GPU session: its whole logic must already work."""
-    import importlib
-    import sys
-
-    # importable by name, so that the worker processes of its (b') experiment can import it too
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    gpu = importlib.import_module("gpu")
-    monkeypatch.setattr(sys, "argv", ["gpu.py", "--device", "cpu", "--quick", "--photos", str(EVAL)])
-    gpu.main()
-    out = capsys.readouterr().out
-    assert "FAILED" not in out
-    rows = [line for line in out.splitlines() if line.startswith("| (")]
-    # eager; three sets end to end, the first also with each of the pipeline's variants and with
-    # batches prepared in one worker process
-    kinds = [r.split("|")[1].strip()[:4] for r in rows]
-    assert kinds == ["(a) "] + ["(b) "] * len(gpu.VARIANTS) + ["(b')"] + ["(b) "] * 3
-    assert all(float(r.split("|")[2].replace(",", "")) > 0 for r in rows)
-    assert "max 0" in out  # the pixel check: CPU tensor path vs itself through the script's plumbing
-    assert "stages per batch of 2" in out
-    # on the CPU, both decoders give Pillow's pixels and fp32 is the reference itself
-    assert "cpu fp32, Pillow pixels: 100.00% (4/4)" in out
-    assert "cpu fp32, GPU-decoded pixels: 100.00% (4/4)" in out
-
-
 def test_the_batched_decode_branch_cuda_takes_finds_the_bad_file():
     """On CUDA all JPEGs go to one decode_jpeg call; one undecodable file fails that call, and the
     pipeline must then find it and hand it to the reference path. The same branch, run on the CPU."""
     data = open(PHOTOS[0], "rb").read()
     no_scan = data[: data.find(b"\xff\xda")] + b"\xff\xd9"  # header and EOI fine, no image data
-    assert jpeg_header(no_scan) is not None
+    assert read_header(no_scan) is not None
     sources = [PHOTOS[1], no_scan, PHOTOS[2], PHOTOS[3]]
-    batch, errors = _prepare_batch(sources, LITE0, torch.device("cpu"), None, batched=True)
+    batch, errors = TensorDecoder(LITE0, batched=True)(sources)
     assert [type(e) if e else None for e in errors] == [None, CorruptImage, None, None]
     assert torch.equal(batch, reference([PHOTOS[1], PHOTOS[2], PHOTOS[3]], LITE0))

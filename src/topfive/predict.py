@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import math
 import os
+import warnings
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import torch
+from PIL import Image
 
-from topfive.decode.images import ImageError, ImageSource, describe, load_image
+from topfive.decode import check_decoder, make_decoder
+from topfive.decode.base import Decoder, default_workers
+from topfive.decode.images import ImageError, ImageSource, describe
+from topfive.decode.pillow import PillowDecoder, draft_size
 from topfive.imagenet import classes
-from topfive.transforms import preprocess, stack
-from topfive.models.zoo import resolve
+from topfive.models import resolve
+
+ERRORS = ("raise", "collect")
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,19 @@ class Failure:
         return asdict(self)
 
 
-def check_decode(decode: str, draft: bool) -> None:
-    if decode not in ("pillow", "tensor"):
-        raise ValueError(f"decode must be 'pillow' or 'tensor', not {decode!r}")
-    if decode == "tensor" and draft:
-        raise ValueError("draft decoding is Pillow's; it does not combine with decode='tensor'")
+def is_one_source(inputs) -> bool:
+    """Whether `inputs` is one image source rather than an iterable of them."""
+    return isinstance(inputs, (str, bytes, os.PathLike, Image.Image)) or not isinstance(inputs, Iterable)
 
 
-def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+def _chosen_runtime(runtime, backend):
+    """The runtime asked for, given the deprecated `backend=` spelling too."""
+    if backend is None:
+        return runtime
+    warnings.warn("Classifier(backend=...) is deprecated; use runtime=", DeprecationWarning, stacklevel=3)
+    if not (isinstance(runtime, str) and runtime == "auto"):
+        raise ValueError("pass the runtime once: runtime= (backend= is its deprecated spelling)")
+    return backend
 
 
 class Classifier:
@@ -70,55 +80,56 @@ class Classifier:
     def __init__(
         self,
         model: str = "efficientnet_lite0",
+        runtime="auto",
         device: str = "cpu",
         weights_file: str | None = None,
         batch_size: int = 16,
         workers: int | None = None,
         draft: bool = False,
-        backend=None,
         calibration=None,
         threads: int | None = None,
         decode: str = "pillow",
         prefetch: int | None = None,
+        backend=None,
     ):
-        """`backend`: None (the model's own runtime: eager PyTorch for zoo models, the card's
-        runtime for model cards), one of backends.BACKENDS for zoo models, or a ready Backend
-        object (benchmarks pass one built from a random-weight architecture). `calibration`: photos
-        for the int8 backend. `draft`: decode large JPEGs at a reduced DCT scale (see prepare).
-        `decode="tensor"`: iter_predict decodes each batch with torchvision on the backend's device
-        (nvjpeg on CUDA) and resizes it there in one batched step (tensor_pipeline.py; Pillow's
-        pixels, measured in docs/performance.md); the default "pillow" decodes image by image.
-        `prefetch`: how many batches are prepared ahead of the one the model runs; default 1, and
-        2 with decode="tensor", where one batch's GPU decoding can overlap another's resizing (+4 to
-        +17 % end to end on an H200, docs/performance.md; each holds a batch in memory)."""
-        check_decode(decode, draft)
+        """`runtime`: a word of topfive.runtime.RUNTIMES ("auto": ONNX Runtime on CPU for zoo
+        models where it is installed, else torch; a card's own runtime), or a ready runtime object
+        (anything with `probabilities(batch)`). `backend`: the deprecated spelling of `runtime`.
+        `calibration`: photos for the int8 runtime. `threads`: the runtime's CPU threads.
+        `draft`: decode large JPEGs at a reduced DCT scale (see decode.pillow.draft_size).
+        `decode`: "pillow" decodes image by image (the reference); "tensor" decodes each batch with
+        torchvision on the runtime's device (nvjpeg on CUDA) and resizes it there in one step, with
+        Pillow's pixels (decode/tensor.py). `prefetch`: how many batches are prepared ahead of the
+        one the model runs; default 1, and 2 with decode="tensor", where one batch's GPU decoding
+        can overlap another's resizing (each holds a batch in memory)."""
+        check_decoder(decode, draft)
+        runtime = _chosen_runtime(runtime, backend)
         entry = resolve(model)
-        if backend is None:
-            backend = entry.load_backend(device=device, weights_file=weights_file)
-        elif isinstance(backend, str):
-            from topfive.runtime.backends import make_backend
+        if isinstance(runtime, str):
+            from topfive.runtime import make_runtime
 
-            backend = make_backend(
-                entry, backend, device=device, weights_file=weights_file, threads=threads, calibration=calibration
-            )
-        self._attach(backend, entry.info.name, entry.info.preprocess, entry, batch_size, workers, draft, decode, prefetch)
+            runtime = make_runtime(entry, runtime, device=device, threads=threads, calibration=calibration,
+                                   weights_file=weights_file)
+        elif not callable(getattr(runtime, "probabilities", None)):
+            raise TypeError(f"runtime must be a runtime name or have probabilities(batch), not {runtime!r}")
+        self._attach(runtime, entry.info.name, entry.info.preprocess, entry, batch_size, workers, draft, decode, prefetch)
 
     @classmethod
-    def around(cls, backend, name: str, spec, entry=None, batch_size: int = 16, workers: int | None = None,
+    def around(cls, runtime, name: str, spec, entry=None, batch_size: int = 16, workers: int | None = None,
                draft: bool = False, decode: str = "pillow", prefetch: int | None = None) -> "Classifier":
-        """A Classifier around a backend that is already loaded, e.g. by `topfive bench`, which
+        """A Classifier around a runtime that is already loaded, e.g. by `topfive bench`, which
         must not load a second copy of the model (it would disturb the memory figures). `entry`
         may be None for a model that no name resolves to (`python:` hooks)."""
-        check_decode(decode, draft)
+        check_decoder(decode, draft)
         clf = cls.__new__(cls)
-        clf._attach(backend, name, spec, entry, batch_size, workers, draft, decode, prefetch)
+        clf._attach(runtime, name, spec, entry, batch_size, workers, draft, decode, prefetch)
         return clf
 
-    def _attach(self, backend, name, spec, entry, batch_size, workers, draft, decode, prefetch) -> None:
+    def _attach(self, runtime, name, spec, entry, batch_size, workers, draft, decode, prefetch) -> None:
         prefetch = (2 if decode == "tensor" else 1) if prefetch is None else prefetch
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, not {prefetch}")
-        self.backend, self.name, self.spec, self.entry = backend, name, spec, entry
+        self.runtime, self.name, self.spec, self.entry = runtime, name, spec, entry
         self.info = entry.info if entry is not None else None
         self.decode = decode
         self.batch_size = batch_size
@@ -126,24 +137,29 @@ class Classifier:
         self.draft = draft
         self.prefetch = prefetch
 
-    def draft_size(self) -> int:
-        """The least shorter side a draft decode keeps: twice the side the crop is taken from.
+    @property
+    def backend(self):
+        """The runtime, under its former name."""
+        return self.runtime
 
-        Measured on 12 MP versions of 100 eval photos: decoding down to 1x that side kept top-1 on
-        97-98 %, 2x on 99 % (Lite0 and Lite2), still ~4x less decode+preprocess time than full.
-        """
-        return 2 * math.ceil(self.spec.size / self.spec.crop_pct)
+    def draft_size(self) -> int:
+        return draft_size(self.spec)
+
+    def decode_device(self) -> torch.device:
+        """Where the tensor decoder works: the runtime's CUDA device, else the CPU."""
+        device = getattr(self.runtime, "torch_device", None)
+        if device is None and isinstance(getattr(self.runtime, "device", None), torch.device):
+            device = self.runtime.device
+        return device if device is not None and device.type == "cuda" else torch.device("cpu")
+
+    def decoder(self, pool: ThreadPoolExecutor | None = None) -> Decoder:
+        """The decoder iter_predict uses, its per-file work in `pool`."""
+        device = self.decode_device() if self.decode == "tensor" else "cpu"
+        return make_decoder(self.decode, self.spec, device=device, draft=self.draft, pool=pool, workers=self.workers)
 
     def prepare(self, source: ImageSource) -> torch.Tensor:
-        """Decode and preprocess one image to the tensor the model takes."""
-        draft_size = self.draft_size() if self.draft else None
-        return preprocess(load_image(source, draft_size=draft_size), self.spec)
-
-    def _prepare_or_error(self, source: ImageSource):
-        try:
-            return self.prepare(source)
-        except ImageError as e:
-            return e
+        """Decode and preprocess one image to the tensor the model takes (the Pillow decoder)."""
+        return PillowDecoder(self.spec, draft=self.draft).prepare(source)
 
     def _top(self, probs: torch.Tensor, top_k: int) -> list[tuple[ClassScore, ...]]:
         table = classes()
@@ -157,42 +173,48 @@ class Classifier:
             for vs, ix in zip(values.tolist(), indices.tolist())
         ]
 
-    def _tensor_batch(self, chunk: list, readers: ThreadPoolExecutor):
-        from topfive.decode.tensor import prepare_batch
+    def _submit(self, pool: ThreadPoolExecutor, decoder: Decoder, chunk: list) -> Future:
+        return pool.submit(decoder, chunk)
 
-        device = getattr(self.backend, "device", None)  # decode where a torch backend runs
-        device = device if isinstance(device, torch.device) and device.type == "cuda" else "cpu"
-        return prepare_batch(chunk, self.spec, device=device, pool=readers)
-
-    def _submit(self, pool: ThreadPoolExecutor, readers, chunk: list) -> list:
-        if self.decode == "tensor":
-            return [pool.submit(self._tensor_batch, chunk, readers)]
-        return [pool.submit(self._prepare_or_error, s) for s in chunk]
-
-    def _collect(self, futures: list):
-        """(batch of the good inputs or None, per input its ImageError or None)."""
-        if self.decode == "tensor":
-            return futures[0].result()
-        prepared = [f.result() for f in futures]
-        good = [t for t in prepared if isinstance(t, torch.Tensor)]
-        return (stack(good, self.spec) if good else None), [t if isinstance(t, ImageError) else None for t in prepared]
-
-    def _prepared_ahead(self, pool: ThreadPoolExecutor, chunks: list[list], readers=None) -> Iterator[tuple]:
+    def _prepared_ahead(self, pool: ThreadPoolExecutor, decoder: Decoder, chunks: list[list]) -> Iterator[tuple]:
         """(chunk, its batch, its errors), with the next `prefetch` chunks submitted to the pool
         before chunk k is handed out."""
-        queued: deque[list] = deque([self._submit(pool, readers, chunks[0])] if chunks else [])
+        queued: deque[Future] = deque([self._submit(pool, decoder, chunks[0])] if chunks else [])
         submitted = len(queued)
         try:
             for chunk in chunks:
-                batch, errors = self._collect(queued.popleft())
+                batch, errors = queued.popleft().result()
                 while submitted < len(chunks) and len(queued) < self.prefetch:
-                    queued.append(self._submit(pool, readers, chunks[submitted]))
+                    queued.append(self._submit(pool, decoder, chunks[submitted]))
                     submitted += 1
                 yield chunk, batch, errors
         finally:
-            for futures in queued:  # the caller stopped early: drop the batches decoded ahead
-                for f in futures:
-                    f.cancel()
+            for future in queued:  # the caller stopped early: drop the batches decoded ahead
+                future.cancel()
+
+    def _results(self, sources: list, top_k: int, progress: bool = False) -> Iterator[tuple]:
+        """(source, Prediction or the ImageError it got), in order."""
+        chunks = [sources[start : start + self.batch_size] for start in range(0, len(sources), self.batch_size)]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(sources), desc=self.name, unit="img", delay=1.0, leave=False)
+        # `batches` runs the decoder on whole chunks, ahead of the model; `readers` does its per-file work
+        try:
+            with ThreadPoolExecutor(self.prefetch) as batches, ThreadPoolExecutor(self.workers) as readers:
+                for chunk, batch, errors in self._prepared_ahead(batches, self.decoder(readers), chunks):
+                    tops = iter(self._top(self.runtime.probabilities(batch), top_k) if batch is not None else [])
+                    for source, error in zip(chunk, errors):
+                        yield source, (error if error is not None else Prediction(describe(source), self.name, next(tops)))
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _failure(self, source: ImageSource, error: ImageError) -> Failure:
+        return Failure(describe(source), self.name, type(error).__name__, error.reason)
 
     def iter_predict(
         self, sources: Iterable[ImageSource], top_k: int = 5, progress: bool = False
@@ -202,42 +224,31 @@ class Classifier:
         Decoding runs in worker threads ahead of the model: while it runs on batch k, the workers
         decode and preprocess batches k+1 .. k+prefetch (at most prefetch + 1 batches are held).
         """
-        sources = list(sources)
-        chunks = [sources[start : start + self.batch_size] for start in range(0, len(sources), self.batch_size)]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(sources), desc=self.name, unit="img", delay=1.0, leave=False)
-        # decode="tensor": `pool` prepares whole batches, `readers` read their files (threads start lazily)
-        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(self.workers) as readers:
-            for chunk, batch, errors in self._prepared_ahead(pool, chunks, readers):
-                tops = iter(self._top(self.backend.probabilities(batch), top_k) if batch is not None else [])
-                for source, error in zip(chunk, errors):
-                    if error is not None:
-                        yield Failure(describe(source), self.name, type(error).__name__, error.reason)
-                    else:
-                        yield Prediction(describe(source), self.name, next(tops))
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+        with closing(self._results(list(sources), top_k, progress)) as results:
+            for source, result in results:
+                yield self._failure(source, result) if isinstance(result, ImageError) else result
 
     def predict(
-        self, inputs: ImageSource | Sequence[ImageSource], top_k: int = 5, errors: str = "raise"
+        self, inputs: ImageSource | Iterable[ImageSource], top_k: int = 5, errors: str = "raise"
     ) -> Prediction | list[Prediction | Failure]:
-        """One input -> a Prediction; a list -> a list in the same order.
+        """One input -> a Prediction; several (a list, tuple, generator, ...) -> a list in order.
 
-        errors="raise" raises the first ImageError; errors="collect" puts a Failure in its place.
+        errors="raise" raises the first input's ImageError, as the decoder gave it; errors="collect"
+        puts a Failure in its place.
         """
-        single = not isinstance(inputs, (list, tuple))
+        if errors not in ERRORS:
+            raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, not {errors!r}")
+        single = is_one_source(inputs)
         items = [inputs] if single else list(inputs)
-        results = list(self.iter_predict(items, top_k=top_k))
-        if errors == "raise":
-            for item, result in zip(items, results):
-                if isinstance(result, Failure):
-                    self.prepare(item)  # re-raises the typed error
-        return results[0] if single else results
+        out: list[Prediction | Failure] = []
+        with closing(self._results(items, top_k)) as results:
+            for source, result in results:
+                if isinstance(result, ImageError):
+                    if errors == "raise":
+                        raise result
+                    result = self._failure(source, result)
+                out.append(result)
+        return out[0] if single else out
 
     def __call__(self, inputs, top_k: int = 5):
         """Hugging Face pipeline shape: [{"label": name, "score": p}, ...] per image."""
