@@ -1,14 +1,14 @@
-"""Shared helpers for the benchmark scripts: the photo set, fair timing, agreement and accuracy.
+"""What the benchmark scripts share: the photo set, the machine line, fair timing, agreement, accuracy.
 
 Timing interleaves the contenders round by round (A B C A B C ...) and reports medians, so a
 neighbour's load on this shared machine hits every contender alike instead of whichever ran last.
+The photo set is $TOPFIVE_EVAL_DIR, else ../shared/eval beside the checkout.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -16,42 +16,31 @@ from typing import Callable
 
 import torch
 
+from topfive.machine import cpu_description, load_average
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-EVAL = Path(os.environ.get("TOPFIVE_EVAL", SHARED / "eval"))
+EVAL = Path(os.environ.get("TOPFIVE_EVAL_DIR") or os.environ.get("TOPFIVE_EVAL") or ROOT.parent / "shared" / "eval")
+MODELS_DIR = Path(os.environ.get("TOPFIVE_MODELS_DIR") or ROOT.parent / "shared" / "models")
 
 
-def photo_set(limit: int | None = None) -> list[tuple[str, set[int]]]:
-    """(path, accepted ImageNet indices) for the eval photos, in manifest order."""
+def photo_set(limit: int | None = None, folder: Path = EVAL) -> list[tuple[str, set[int]]]:
+    """(path, accepted ImageNet indices) for the eval photos, in manifest order; `limit` of them
+    spread evenly over the set."""
+    from topfive.sampling import spread_evenly
+
     rows = []
-    with open(EVAL / "manifest.csv", newline="") as f:
+    with open(folder / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):
-            rows.append((str(EVAL / row["file"]), {int(i) for i in row["accepted_imagenet_indices"].split()}))
-    if limit:
-        step = max(1, len(rows) // limit)
-        rows = rows[::step][:limit]
-    return rows
+            rows.append((str(folder / row["file"]), {int(i) for i in row["accepted_imagenet_indices"].split()}))
+    return spread_evenly(rows, limit) if limit else rows
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """One line: the CPU, torch and its threads, and how busy the machine was."""
     return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
-        f"({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} intra-op threads; {load()}"
+        f"{cpu_description()}, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
+        f"{torch.get_num_threads()} intra-op threads; {load_average()}"
     )
-
-
-def load() -> str:
-    """The machine is shared: say how busy it was, since absolute img/s depend on it."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int = 7, warmup: int = 2) -> dict[str, float]:
@@ -68,8 +57,9 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int = 7, wa
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.1f}-{max(values):.1f}"
+def run_all(runtime, tensors: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Probabilities for a stack of preprocessed photos, `batch` at a time."""
+    return torch.cat([runtime.probabilities(tensors[i : i + batch]) for i in range(0, len(tensors), batch)])
 
 
 def top1_agreement(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,9 +1,9 @@
-"""Top-1 agreement of every fast path with the reference (eager fp32, NCHW, full decode) on the photo set.
+"""Top-1 agreement of every fast path with the reference (torch runtime fp32, NCHW, full decode) on the photo set.
 
-Paths that change numerics: eager channels_last, torch.compile, ONNX Runtime fp32, int8.
-Paths that change pixels: draft JPEG decoding, measured twice: on the photos as they are (only
-those larger than twice the resize size are decoded differently) and on 12-megapixel versions of
-every photo (centre 4:3 crop upscaled to 4000x3000, JPEG quality 90, in memory), where the
+Paths that change numerics: the torch runtime in channels_last (its default), compile, onnxruntime
+fp32, int8. Paths that change pixels: draft JPEG decoding, measured twice: on the photos as they are
+(only those larger than twice the resize size are decoded differently) and on 12-megapixel versions
+of every photo (centre 4:3 crop upscaled to 4000x3000, JPEG quality 90, in memory), where the
 reference is the full decode of the same 12 MP file. Accuracy is top-1 against the manifest's
 accepted classes. Needs real weights: EfficientNet-Lite0/1/2.
 
@@ -15,27 +15,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import time
-from pathlib import Path
 
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import EVAL, accuracy, load, machine, photo_set  # noqa: E402
-
-from topfive.runtime.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
-from topfive.decode.images import load_image  # noqa: E402
-from topfive.predict import Classifier  # noqa: E402
-from topfive.transforms import preprocess  # noqa: E402
-from topfive.models.zoo import resolve  # noqa: E402
+from _common import EVAL, accuracy, machine, photo_set, run_all
+from topfive import Classifier, load_image, resolve
+from topfive.machine import load_average
+from topfive.runtime import make_runtime
+from topfive.transforms import preprocess
 
 MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-
-
-def run_all(backend, tensors: torch.Tensor, batch: int = 16) -> torch.Tensor:
-    return torch.cat([backend.probabilities(tensors[i : i + batch]) for i in range(0, len(tensors), batch)])
 
 
 def big_jpeg(path: str) -> bytes:
@@ -67,7 +58,7 @@ def main() -> None:
     parser.add_argument("--only-big", action="store_true", help="skip the per-path section; 12 MP draft check only")
     parser.add_argument(
         "--only-draft", action="store_true",
-        help="draft decode of the photos as they are, only (through the onnx backend; photos the draft "
+        help="draft decode of the photos as they are, only (through onnxruntime; photos the draft "
         "does not touch count as agreeing, as they decode to identical pixels)",
     )
     parser.add_argument("--models", default=",".join(MODELS))
@@ -77,41 +68,43 @@ def main() -> None:
     paths = [p for p, _ in photos]
     accepted = [ok for _, ok in photos]
     big_count = len(photos) if args.big is None else args.big
-    print(f"{len(photos)} photos from {EVAL}; reference = eager fp32 NCHW, full decode\n")
+    print(f"{len(photos)} photos from {EVAL}; reference = torch runtime fp32 NCHW, full decode\n")
     models = args.models.split(",")
     classifiers = {}
     for name in models:
         start = time.perf_counter()
-        clf = Classifier(name)  # eager reference; .prepare gives the full decode
-        entry = clf.entry
-        drafting = Classifier(name, backend=clf.backend, draft=True)
+        entry = resolve(name)
+        reference = make_runtime(entry, "torch", channels_last=False)
+        clf = Classifier(name, runtime=reference)  # .prepare gives the full decode
+        drafting = Classifier(name, runtime=reference, draft=True)
         classifiers[name] = (clf, drafting)
         if args.only_draft:
-            fast = make_backend(entry, "onnx")
+            fast = make_runtime(entry, "onnxruntime")
             touched = [i for i, p in enumerate(paths) if min(Image.open(p).size) > 2 * drafting.draft_size()]
             full = torch.stack([clf.prepare(paths[i]) for i in touched])
             draft = torch.stack([drafting.prepare(paths[i]) for i in touched])
             flips = int((run_all(fast, full).argmax(-1) != run_all(fast, draft).argmax(-1)).sum())
             print(
                 f"{name}: draft decode (photos as they are)  agreement {1 - flips / len(paths):7.2%} "
-                f"({len(paths) - flips}/{len(paths)}; {len(touched)} photos decoded differently, {flips} flipped; onnx backend)",
+                f"({len(paths) - flips}/{len(paths)}; {len(touched)} photos decoded differently, {flips} flipped; "
+                "onnxruntime)",
                 flush=True,
             )
             continue
         if args.only_big:
             continue
         full = torch.stack([clf.prepare(p) for p in paths])
-        ref = run_all(clf.backend, full)
+        ref = run_all(reference, full)
         print(f"{name}: reference top-1 {accuracy(ref, accepted):.1%}")
         paths_to_check = {
-            "eager channels_last": TorchBackend(entry.build(), channels_last=True),
-            "onnx (ONNX Runtime fp32)": make_backend(entry, "onnx"),
-            "int8 (ORT static QDQ)": make_backend(entry, "int8", calibration=EVAL / "images"),
+            "torch channels_last": make_runtime(entry, "torch"),
+            "onnxruntime (fp32)": make_runtime(entry, "onnxruntime"),
+            "int8 (ORT static QDQ)": make_runtime(entry, "int8", calibration=EVAL / "images"),
         }
         if not args.no_compile:
-            paths_to_check["compile (inductor)"] = CompiledBackend(entry.build())
-        for label, backend in paths_to_check.items():
-            print(line(label, ref, run_all(backend, full), accepted), flush=True)
+            paths_to_check["compile (inductor)"] = make_runtime(entry, "compile")
+        for label, runtime in paths_to_check.items():
+            print(line(label, ref, run_all(runtime, full), accepted), flush=True)
         draft_tensors, changed = [], 0
         for p in paths:
             with Image.open(p) as img:
@@ -119,16 +112,16 @@ def main() -> None:
             changed += big
             draft_tensors.append(drafting.prepare(p) if big else None)
         draft = torch.stack([d if d is not None else f for d, f in zip(draft_tensors, full)])
-        print(line("draft decode (photos as they are)", ref, run_all(clf.backend, draft), accepted, changed))
+        print(line("draft decode (photos as they are)", ref, run_all(reference, draft), accepted, changed))
         print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
 
     if big_count:
         print(
             f"\n12 MP versions of {big_count} photos (4000x3000, q90); reference = full decode of the same file. "
-            "Both decodes go through the onnx backend here (fp32, same top-1 as eager on all 569 photos "
+            "Both decodes go through onnxruntime here (fp32, same top-1 as torch on all 569 photos "
             "above, and ~10x faster on this CPU), so only the pixels differ."
         )
-        fast = {name: make_backend(resolve(name), "onnx") for name in models}
+        fast = {name: make_runtime(resolve(name), "onnxruntime") for name in models}
         start = time.perf_counter()
         big_photos = photos[:: max(1, len(photos) // big_count)][:big_count]
         big_accepted = [ok for _, ok in big_photos]
@@ -146,7 +139,7 @@ def main() -> None:
             print(f"{name}:")
             print(line("draft decode (12 MP JPEG)", ref, draft, big_accepted))
         print(f"  ({time.perf_counter() - start:.0f} s)")
-    print(f"\nat the end: {load()}")
+    print(f"\nat the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Backend throughput on CPU, and what int8 costs in agreement and accuracy. Prints figures; no pass/fail.
+"""Runtime throughput on CPU, and what int8 costs in agreement and accuracy. Prints figures; no pass/fail.
 
 1. ResNet-50 architecture (random weights, seed 0; speed does not depend on weight values), batch 16:
-   our backends vs ONNX Runtime's own `session.run` on the same exported file, timed round-robin;
-   with torchao installed, also PT2E int8 (X86InductorQuantizer + inductor), the issue's other int8 route.
-2. EfficientNet-Lite0/1/2 (real weights): fp32 vs int8 throughput at batch 16 on 64 real photos, and on the photo set
-   (../shared/eval, full decode) top-1 agreement of int8 with the eager fp32 reference and the
+   the runtimes vs ONNX Runtime's own `session.run` on the same exported file (the runtime's `raw`),
+   timed round-robin; with OpenVINO installed also OpenVINO on that export; with torchao installed,
+   also PT2E int8 (X86InductorQuantizer + inductor), the issue's other int8 route.
+2. EfficientNet-Lite0/1/2 (real weights): fp32 vs int8 throughput at batch 16 on 64 real photos, and on
+   the photo set (full decode) top-1 agreement of int8 with the torch fp32 NCHW reference and the
    accuracy of both.
 
     PYTHONPATH=src python benchmarks/backends.py            # everything (~10 min on 2 busy cores)
@@ -14,21 +15,18 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import EVAL, accuracy, interleaved, load, machine, photo_set, top1_agreement  # noqa: E402
-
-from topfive.runtime.backends import CompiledBackend, TorchBackend, make_backend  # noqa: E402
-from topfive.decode.images import load_image  # noqa: E402
-from topfive.transforms import preprocess  # noqa: E402
-from topfive.models.zoo import resolve  # noqa: E402
+from _common import EVAL, accuracy, interleaved, machine, photo_set, run_all, top1_agreement
+from topfive import load_image, resolve
+from topfive.machine import load_average
+from topfive.runtime import make_runtime
+from topfive.transforms import preprocess
 
 CALIBRATION = EVAL / "images"
 
@@ -40,26 +38,31 @@ def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
     model = entry.build(pretrained=False)
     x = torch.randn(batch, 3, 224, 224)
     xn = x.numpy()
+
+    def runtime(kind: str, **options):
+        # each torch runtime gets its own copy: moving a module to channels_last changes it in place
+        module = copy.deepcopy(model) if kind in ("torch", "compile") else model
+        return make_runtime(entry, kind, module=module, tag="random-seed0", **options)
+
     start = time.perf_counter()
-    onnx = make_backend(entry, "onnx", model=model, tag="random-seed0")
+    onnx = runtime("onnxruntime")
     print(f"ONNX export (or cache hit): {time.perf_counter() - start:.1f} s -> {onnx.path.name}")
     start = time.perf_counter()
-    int8 = make_backend(entry, "int8", model=model, tag="random-seed0", calibration=CALIBRATION)
+    int8 = runtime("int8", calibration=CALIBRATION)
     print(f"int8 quantisation (or cache hit): {time.perf_counter() - start:.1f} s -> {int8.path.name}")
+    def on_x(r):
+        return lambda: r.probabilities(x)
+
     contenders = {
         "onnxruntime session.run (reference)": lambda: onnx.raw(xn),
-        "backend=onnx (ours, + softmax)": lambda: onnx.probabilities(x),
-        "backend=eager, NCHW": (lambda b: lambda: b.probabilities(x))(TorchBackend(model)),
-        "backend=eager, channels_last": (lambda b: lambda: b.probabilities(x))(TorchBackend(model, channels_last=True)),
-        "backend=int8 (ORT static QDQ)": lambda: int8.probabilities(x),
+        "runtime onnxruntime (+ softmax)": on_x(onnx),
+        "runtime torch, NCHW": on_x(runtime("torch", channels_last=False)),
+        "runtime torch, channels_last": on_x(runtime("torch")),
+        "runtime int8 (ORT static QDQ)": on_x(int8),
     }
     if importlib.util.find_spec("openvino") is not None:
-        # Another runtime on the same two files: does the int8 speed-up depend on ONNX Runtime?
-        from topfive.runtime.runtimes import OpenVinoBackend
-
-        for label, path in (("fp32", onnx.path), ("int8", int8.path)):
-            ov = OpenVinoBackend(path, threads=torch.get_num_threads())
-            contenders[f"OpenVINO on the {label} ONNX file"] = (lambda b: lambda: b.probabilities(x))(ov)
+        # Another runtime on the same exported model: does the speed depend on ONNX Runtime?
+        contenders["OpenVINO on the fp32 ONNX export"] = on_x(runtime("openvino", threads=torch.get_num_threads()))
     if importlib.util.find_spec("torchao") is not None:  # the issue's other int8 route; `pip install torchao`
         start = time.perf_counter()
         pt2e = pt2e_int8(model, photo_tensors(entry, photo_set(4 * batch)), batch)
@@ -69,19 +72,19 @@ def resnet50_speed(batch: int, rounds: int, compile_too: bool) -> None:
     else:
         print("PT2E int8 not timed: torchao is not installed (`pip install torchao`)")
     if compile_too:
-        compiled = CompiledBackend(model)
+        compiled = runtime("compile")
         start = time.perf_counter()
         compiled.probabilities(x)
         print(f"torch.compile first call (compilation): {time.perf_counter() - start:.1f} s")
-        contenders["backend=compile (inductor, channels_last)"] = lambda: compiled.probabilities(x)
+        contenders["runtime compile (inductor, channels_last)"] = on_x(compiled)
     seconds = interleaved(contenders, rounds=rounds)
     ort = batch / seconds["onnxruntime session.run (reference)"]
-    fp32_best = max(batch / s for name, s in seconds.items() if name.startswith("backend=") and "int8" not in name)
+    fp32_best = max(batch / s for name, s in seconds.items() if name.startswith("runtime ") and "int8" not in name)
     print(f"{'contender':45s} {'img/s':>7s} {'x ORT':>6s}")
     for name, s in seconds.items():
         print(f"{name:45s} {batch / s:7.1f} {batch / s / ort:6.2f}")
-    int8_speed = batch / seconds["backend=int8 (ORT static QDQ)"]
-    print(f"int8 / best fp32 backend of ours: {int8_speed / fp32_best:.2f}x;  int8 / ORT fp32: {int8_speed / ort:.2f}x")
+    int8_speed = batch / seconds["runtime int8 (ORT static QDQ)"]
+    print(f"int8 / best fp32 runtime of ours: {int8_speed / fp32_best:.2f}x;  int8 / ORT fp32: {int8_speed / ort:.2f}x")
     for name, s in seconds.items():
         if name.startswith("PT2E"):
             print(f"PT2E int8 / ORT fp32: {batch / s / ort:.2f}x;  PT2E int8 / ORT int8: {batch / s / int8_speed:.2f}x")
@@ -125,7 +128,7 @@ def pt2e_int8(model: torch.nn.Module, calibration: torch.Tensor, batch: int) -> 
         for chunk in calibration.split(batch):  # the exported graph keeps the batch size it was shown
             prepared(chunk)
         compiled = torch.compile(convert_pt2e(prepared))
-        with torch._inductor.config.patch(freezing=True):  # compiles now; not left on for the compile backend's row
+        with torch._inductor.config.patch(freezing=True):  # compiles now; not left on for the compile runtime's row
             compiled(calibration[:batch])
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -139,34 +142,30 @@ def photo_tensors(entry, photos):
     return torch.stack([preprocess(load_image(path), entry.info.preprocess) for path, _ in photos])
 
 
-def run_all(backend, tensors: torch.Tensor, batch: int = 32) -> torch.Tensor:
-    return torch.cat([backend.probabilities(tensors[i : i + batch]) for i in range(0, len(tensors), batch)])
-
-
 def lite_int8(batch: int, rounds: int, photos_limit: int | None) -> None:
     photos = photo_set(photos_limit)
     accepted = [ok for _, ok in photos]
     print(f"\n## EfficientNet-Lite (real weights): speed at batch {batch} on real photos; agreement on {len(photos)} photos")
     print(
-        f"{'model':20s} {'eager NCHW':>11s} {'onnx img/s':>10s} {'int8 img/s':>10s} {'int8/onnx':>9s} "
-        f"{'int8/eager':>10s} {'agree':>6s} {'acc fp32':>8s} {'acc int8':>8s} {'change':>7s}"
+        f"{'model':20s} {'torch NCHW':>11s} {'onnx img/s':>10s} {'int8 img/s':>10s} {'int8/onnx':>9s} "
+        f"{'int8/torch':>10s} {'agree':>6s} {'acc fp32':>8s} {'acc int8':>8s} {'change':>7s}"
     )
     for n in (0, 1, 2):
         entry = resolve(f"efficientnet_lite{n}")
-        reference = TorchBackend(entry.build())  # eager fp32, NCHW: the reference path
-        onnx = make_backend(entry, "onnx")
-        int8 = make_backend(entry, "int8", calibration=CALIBRATION)
+        reference = make_runtime(entry, "torch", channels_last=False)  # fp32, NCHW: the reference path
+        onnx = make_runtime(entry, "onnxruntime")
+        int8 = make_runtime(entry, "int8", calibration=CALIBRATION)
         tensors = photo_tensors(entry, photos)
         timed = tensors[: 4 * batch]
         per_batch = lambda b: lambda: [b.probabilities(timed[i : i + batch]) for i in range(0, len(timed), batch)]  # noqa: E731
-        seconds = interleaved({"eager": per_batch(reference), "onnx": per_batch(onnx), "int8": per_batch(int8)}, rounds=rounds)
+        seconds = interleaved({"torch": per_batch(reference), "onnx": per_batch(onnx), "int8": per_batch(int8)}, rounds=rounds)
         speed = {k: len(timed) / s for k, s in seconds.items()}
-        ref = run_all(reference, tensors)
-        q = run_all(int8, tensors)
+        ref = run_all(reference, tensors, 32)
+        q = run_all(int8, tensors, 32)
         acc_ref, acc_q = accuracy(ref, accepted), accuracy(q, accepted)
         print(
-            f"{entry.info.name:20s} {speed['eager']:11.1f} {speed['onnx']:10.1f} {speed['int8']:10.1f} "
-            f"{speed['int8'] / speed['onnx']:9.2f} {speed['int8'] / speed['eager']:10.2f} "
+            f"{entry.info.name:20s} {speed['torch']:11.1f} {speed['onnx']:10.1f} {speed['int8']:10.1f} "
+            f"{speed['int8'] / speed['onnx']:9.2f} {speed['int8'] / speed['torch']:10.2f} "
             f"{top1_agreement(ref, q):6.1%} {acc_ref:8.1%} {acc_q:8.1%} {100 * (acc_q - acc_ref):+6.1f}pp",
             flush=True,
         )
@@ -185,7 +184,7 @@ def main() -> None:
         resnet50_speed(args.batch, args.rounds, not args.no_compile)
     if args.only != "resnet50":
         lite_int8(args.batch, args.rounds, args.photos)
-    print(f"\nat the end: {load()}")
+    print(f"\nat the end: {load_average()}")
 
 
 if __name__ == "__main__":

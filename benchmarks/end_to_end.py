@@ -1,14 +1,14 @@
 """Files -> top-5 throughput against model-only throughput, on ~500 px photos and on 12 MP JPEGs.
 
 End to end is `Classifier.iter_predict` over files (decode + preprocess in worker threads, one batch
-ahead of the model, then top-5 objects); model-only is the same backend on a ready batch. The two
+ahead of the model, then top-5 objects); model-only is the same runtime on a ready batch. The two
 are timed alternately in the same run, and the ratio is printed.
 
 12 MP JPEGs: a few photos from ../shared/eval, centre-cropped to 4:3, upscaled to 4000x3000
 (bicubic) and saved at quality 90 into a temporary folder that is deleted afterwards.
 
-    PYTHONPATH=src python benchmarks/end_to_end.py                       # resnet50 arch, onnx
-    PYTHONPATH=src python benchmarks/end_to_end.py --model efficientnet_lite0 --backend eager
+    PYTHONPATH=src python benchmarks/end_to_end.py                       # resnet50 arch, onnxruntime
+    PYTHONPATH=src python benchmarks/end_to_end.py --model efficientnet_lite0 --runtime torch
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,13 +23,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load, machine, photo_set  # noqa: E402
+from _common import EVAL, machine, photo_set
+from topfive import Classifier, resolve
+from topfive.machine import load_average
+from topfive.runtime import canonical_runtime, make_runtime
 
-from topfive.runtime.backends import make_backend  # noqa: E402
-from topfive.predict import Classifier  # noqa: E402
-from topfive.runtime.runtimes import SPIN, OnnxRuntimeBackend  # noqa: E402
-from topfive.models.zoo import resolve  # noqa: E402
+SPIN = ("always", "runs", "never")  # the onnxruntime runtime's spin option
 
 
 def make_12mp(photos: list[str], folder: Path) -> list[str]:
@@ -46,21 +44,17 @@ def make_12mp(photos: list[str], folder: Path) -> list[str]:
     return out
 
 
-def backend_for(name: str, kind: str):
-    """The backend, with published weights where they are here, else the architecture with
+def runtime_for(name: str, kind: str, **options):
+    """The runtime, with published weights where they are here, else the architecture with
     random weights (seed 0): speed does not depend on weight values."""
     entry = resolve(name)
+    calibration = EVAL / "images" if kind == "int8" else None
     if entry.weights_status() in ("cached", "packaged", "local"):
-        return make_backend(entry, kind, calibration=_calibration()), "published weights"
-    torch.manual_seed(0)
-    model = entry.build(pretrained=False)
-    return make_backend(entry, kind, model=model, tag="random-seed0", calibration=_calibration()), "random weights"
-
-
-def _calibration():
-    from _common import EVAL
-
-    return EVAL / "images"
+        module, tag, weights = None, None, "published weights"
+    else:
+        torch.manual_seed(0)
+        module, tag, weights = entry.build(pretrained=False), "random-seed0", "random weights"
+    return make_runtime(entry, kind, module=module, tag=tag, calibration=calibration, **options), weights
 
 
 def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> torch.Tensor:
@@ -69,12 +63,12 @@ def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> torch
     prep, tensors = timed_prepare(clf, files)
     x = torch.stack(tensors[:batch])
     list(clf.iter_predict(files[:batch]))  # warm-up (thread pool, first-call costs)
-    clf.backend.probabilities(x)
+    clf.runtime.probabilities(x)
     model_s, e2e_s = [], []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(max(1, len(files) // batch)):
-            clf.backend.probabilities(x)
+            clf.runtime.probabilities(x)
         model_s.append(max(1, len(files) // batch) * len(x) / (time.perf_counter() - start))
         start = time.perf_counter()
         n = sum(1 for _ in clf.iter_predict(files))
@@ -89,28 +83,28 @@ def compare(clf: Classifier, files: list[str], rounds: int, label: str) -> torch
     return x
 
 
-def spin_model_only(backends: dict[str, OnnxRuntimeBackend], x: torch.Tensor, rounds: int = 7) -> None:
+def spin_model_only(runtimes: dict, x: torch.Tensor, rounds: int = 7) -> None:
     """Model-only time of each spin mode, round-robin, at the batch of `x` and at batch 1, relative
     to ONNX Runtime's default: what stopping the spinning costs the model itself. Each timing starts
     after a pause: a session's threads that spin on after its run would otherwise slow the next one."""
     for batch in (x[:1], x):
         calls = max(1, 16 // len(batch))  # about 16 images a timing, so batch 1 is not all noise
-        times: dict[str, list[float]] = {spin: [] for spin in backends}
+        times: dict[str, list[float]] = {spin: [] for spin in runtimes}
         for _ in range(rounds):
-            for spin, backend in backends.items():
-                backend.probabilities(batch)  # warm
+            for spin, runtime in runtimes.items():
+                runtime.probabilities(batch)  # warm
                 time.sleep(0.2)
                 start = time.perf_counter()
                 for _ in range(calls):
-                    backend.probabilities(batch)
+                    runtime.probabilities(batch)
                 times[spin].append(time.perf_counter() - start)
         base = statistics.median(times["always"])
         print(f"model only, batch {len(batch)}, time vs spin=always: "
               + ", ".join(f"{spin} {statistics.median(t) / base:.2f}x" for spin, t in times.items()), flush=True)
 
 
-def spin_label(backend) -> str:
-    return f", ORT spin={backend.spin}" if isinstance(backend, OnnxRuntimeBackend) else ""
+def spin_label(runtime) -> str:
+    return f", ORT spin={runtime.spin}" if getattr(runtime, "spin", None) else ""
 
 
 def timed_prepare(clf: Classifier, files: list[str]) -> tuple[float, list[torch.Tensor]]:
@@ -139,42 +133,44 @@ def cpu_bound(model_speed: float, prep_seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--backend", default="onnx", choices=["eager", "compile", "onnx", "int8"])
+    parser.add_argument("--runtime", "--backend", dest="runtime", default="onnxruntime",
+                        help="torch, compile, onnxruntime or int8 (--backend and its old names still work)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--photos", type=int, default=96, help="~500 px photos per round")
     parser.add_argument("--big", type=int, default=16, help="12 MP JPEGs per round (0: none)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    kind = canonical_runtime(args.runtime)
     print(f"machine: {machine()}")
-    backend, weights = backend_for(args.model, args.backend)
-    print(f"model {args.model} ({weights}), backend {args.backend}, batch {args.batch}")
+    runtime, weights = runtime_for(args.model, kind)
+    print(f"model {args.model} ({weights}), runtime {kind}, batch {args.batch}")
     photos = [p for p, _ in photo_set(args.photos)]
     sizes = [Image.open(p).size for p in photos]
     print(f"~500 px set: {len(photos)} photos from the eval set, median {statistics.median(w for w, _ in sizes):.0f}x"
           f"{statistics.median(h for _, h in sizes):.0f}")
-    full = Classifier(args.model, backend=backend, batch_size=args.batch)
-    draft = Classifier(args.model, backend=backend, batch_size=args.batch, draft=True)
-    x = compare(full, photos, args.rounds, f"~500 px JPEGs, full decode{spin_label(backend)}")
-    if isinstance(backend, OnnxRuntimeBackend):
+    full = Classifier(args.model, runtime=runtime, batch_size=args.batch)
+    draft = Classifier(args.model, runtime=runtime, batch_size=args.batch, draft=True)
+    x = compare(full, photos, args.rounds, f"~500 px JPEGs, full decode{spin_label(runtime)}")
+    if kind in ("onnxruntime", "int8"):
         # ONNX Runtime's threads busy-wait for work, by default also between runs, when the decode
         # threads want the cores
-        modes = {spin: backend if spin == backend.spin else OnnxRuntimeBackend(backend.path, device="cpu", spin=spin)
+        modes = {spin: runtime if spin == runtime.spin else runtime_for(args.model, kind, spin=spin)[0]
                  for spin in SPIN}
         for spin, other in modes.items():
-            if other is not backend:
-                compare(Classifier(args.model, backend=other, batch_size=args.batch), photos, args.rounds,
+            if other is not runtime:
+                compare(Classifier(args.model, runtime=other, batch_size=args.batch), photos, args.rounds,
                         f"~500 px JPEGs, full decode, ORT spin={spin}")
         spin_model_only(modes, x)
     compare(draft, photos, args.rounds, "~500 px JPEGs, --draft")
     if args.big == 0:
-        print(f"at the end: {load()}")
+        print(f"at the end: {load_average()}")
         return
     with tempfile.TemporaryDirectory(prefix="topfive-12mp-") as tmp:
         big = make_12mp([p for p, _ in photo_set(args.big)], Path(tmp))
         print(f"12 MP set: {len(big)} JPEGs 4000x3000 q90, {sum(Path(b).stat().st_size for b in big) / len(big) / 1e6:.1f} MB each")
         compare(full, big, args.rounds, "12 MP JPEGs, full decode")
         compare(draft, big, args.rounds, "12 MP JPEGs, --draft (DCT scaling)")
-    print(f"at the end: {load()}")
+    print(f"at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _common import EVAL
 
 MODELS = ["alexnet", "googlenet", "resnet50"]
 MIB = 1024 * 1024
@@ -40,10 +41,9 @@ def one(model: str, photos: list[str], threads: int | None) -> dict:
     import torch
     import torchvision  # noqa: F401
 
-    from topfive.bench.worker import PeakRSS, load, release_free_memory, rss_now
-    from topfive.decode.images import load_image
+    from topfive import load_image, resolve
+    from topfive.bench import PeakRSS, load, release_free_memory, rss_now
     from topfive.transforms import preprocess
-    from topfive.models.zoo import resolve
 
     if threads:
         torch.set_num_threads(threads)
@@ -56,7 +56,7 @@ def one(model: str, photos: list[str], threads: int | None) -> dict:
     release_free_memory()
     baseline = rss_now()
     peak.reset()
-    loaded = load(model, torch.device("cpu"))
+    loaded = load(model, "cpu")  # the torch runtime, NCHW fp32, as the seed ran it
     load_peak = peak.read()
     release_free_memory()
     loaded_rss = rss_now()
@@ -97,7 +97,7 @@ def one(model: str, photos: list[str], threads: int | None) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "eval"))
+    parser.add_argument("--photos", default=str(EVAL))
     parser.add_argument("--n", type=int, default=50, help="photos, one single-image pass each (default: 50)")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--models", default=",".join(MODELS))
@@ -109,7 +109,7 @@ def main() -> int:
         print(json.dumps(one(args.one, json.loads(args.photo_list), args.threads)))
         return 0
 
-    from topfive.bench.runner import pick_photos, worker_env
+    from topfive.bench import pick_photos, worker_env
 
     photos = pick_photos(args.photos, args.n)
     results = []
@@ -128,7 +128,7 @@ def main() -> int:
           f"({results[0]['threads'] if results else '?'} threads; peak RSS by {results[0]['rss_method'] if results else '?'}).")
     print()
     print("| model | weights | weights MiB | RSS growth load | RSS growth run | run over loaded "
-          "| profiler summed Self CPU Mem (50 passes) | per pass | profiler sum / run over loaded |")
+          f"| profiler summed Self CPU Mem ({len(photos)} passes) | per pass | profiler sum / run over loaded |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = r["profiler_cpu_mem_sum_mib"] / max(r["run_over_loaded_mib"], 1e-9)

@@ -1,12 +1,14 @@
 """Models for the bench tests, loaded in the worker process through `python:bench_hook_models:<name>`."""
 
+import os
+
 import torch
 
-from topfive.runtime.backends import Backend
+from topfive.models import ModelEntry, ModelInfo
 from topfive.transforms import PreprocessSpec
-from topfive.models.zoo import ModelEntry, ModelInfo
 
 BUFFER_BYTES = 200_000_000  # what `big_buffer` holds, written to so that every page is resident
+LAYOUT_LOG = "TOPFIVE_TEST_LAYOUT_LOG"  # where `layout_recorder` writes the memory format of each input
 
 
 class BigBuffer(torch.nn.Module):
@@ -28,8 +30,28 @@ def broken():
     raise RuntimeError("deliberately broken test model")
 
 
-class MeanBackend(Backend):
-    """A non-torch stand-in: numpy scores from uint8 NHWC input, as a TFLite card's backend would take."""
+class LayoutRecorder(torch.nn.Module):
+    """Appends one line per forward to $TOPFIVE_TEST_LAYOUT_LOG: the batch size and the input's
+    memory format, so a test can see what every pass (timed and end to end) was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(8, 1000)
+
+    def forward(self, x):
+        layout = "channels_last" if x.is_contiguous(memory_format=torch.channels_last) else "contiguous"
+        with open(os.environ[LAYOUT_LOG], "a") as f:
+            f.write(f"{x.shape[0]} {layout}\n")
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+def layout_recorder():
+    return LayoutRecorder()
+
+
+class MeanRuntime:
+    """A non-torch stand-in: scores from uint8 NHWC input, as a TFLite card's runtime would take."""
 
     name = "test"
 
@@ -38,25 +60,25 @@ class MeanBackend(Backend):
         return torch.from_numpy(scores).repeat(1, 334)[:, :1000].softmax(dim=-1)
 
 
-class CardLikeEntry(ModelEntry):
-    """An entry without a torch module: build() raises TypeError, as cards.py's model cards do."""
+class BuggyBuildEntry(ModelEntry):
+    """A PyTorch entry whose build() has a bug (a TypeError). It must be reported as the row's
+    error, not mistaken for a model card and timed through a card's runtime."""
+
+    has_module = True
 
     def __init__(self):
         self.info = ModelInfo(
-            name="card-like-test-model", family="tflite", architecture="test", params=None, gmacs=None,
+            name="buggy-build-test-model", family="torchvision", architecture="test", params=None, gmacs=None,
             acc1=None, acc5=None, weights_file=None, weights_mb=None, weights_url=None,
             preprocess=PreprocessSpec(size=96, resize=110, dtype="uint8", layout="NHWC"),
         )
 
     def build(self, pretrained=True, weights_file=None):
-        raise TypeError("card-like-test-model has no PyTorch module (use load_backend)")
+        return torch.nn.Linear(3, 1000, no_such_argument=1)  # the bug: a TypeError
 
     def weights_status(self):
         return "local"
 
-    def load_backend(self, device="cpu", weights_file=None, pretrained=True):
-        return MeanBackend()
 
-
-def card_like():
-    return CardLikeEntry()
+def buggy_build():
+    return BuggyBuildEntry()

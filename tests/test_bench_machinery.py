@@ -12,25 +12,35 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from topfive.bench import runner as bench
-from topfive.bench.worker import PeakRSS
+from topfive import bench
+from topfive.bench.memory import PeakRSS
 
 TESTS = Path(__file__).resolve().parent
 MIB = 1024 * 1024
 BUFFER_MIB = 200_000_000 / MIB  # tests/bench_hook_models.py: BigBuffer holds 200 MB
 SIZES = [1, 2]
+CARD = str(SHARED / "models" / "mobilenet_v1_0.25_128_quant.tflite.json")  # a real TFLite card, 128 px
+RECORDER = "python:bench_hook_models:layout_recorder"
 MODELS = [
     "squeezenet1_1",
     "python:bench_hook_models:big_buffer",
     "python:bench_hook_models:broken",
-    "python:bench_hook_models:card_like",
+    CARD,
+    RECORDER,
+    "python:bench_hook_models:buggy_build",
 ]
+
+
+def layouts(log: Path) -> list[str]:
+    """The memory format of every input the layout recorder saw, in order."""
+    return [line.split()[1] for line in log.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     empty_torch_home = tmp_path_factory.mktemp("torch_home")  # no cached weights: squeezenet is architecture only
-    saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "PYTHONPATH")}
+    logs = tmp_path_factory.mktemp("layouts")
+    saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "PYTHONPATH", "TOPFIVE_TEST_LAYOUT_LOG")}
     os.environ["TORCH_HOME"] = str(empty_torch_home)
     os.environ["PYTHONPATH"] = str(TESTS)  # the worker finds bench_hook_models here
     lines = []
@@ -38,22 +48,27 @@ def measured(tmp_path_factory):
         common = dict(batch_sizes=SIZES, threads=1, photos=SHARED / "eval", quick=True, progress=lines.append)
         # Two repeats (the spread) where it matters; one for the rest, to keep this file short.
         environment, rows = bench.run_bench(MODELS[:1], repeats=2, **common)
+        os.environ["TOPFIVE_TEST_LAYOUT_LOG"] = str(logs / "default.log")
         rows += bench.run_bench(MODELS[1:], repeats=1, **common)[1]
+        os.environ["TOPFIVE_TEST_LAYOUT_LOG"] = str(logs / "channels_last.log")
+        _, channels_last = bench.run_bench([RECORDER], repeats=1, channels_last=True, **common)
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    return environment, {r["model"]: r for r in rows}, lines
+    return environment, {r["model"]: r for r in rows}, lines, channels_last[0], logs
 
 
 def test_each_model_and_repeat_runs_in_its_own_fresh_process(measured):
-    _, rows, _ = measured
+    _, rows, *_ = measured
     pids = [pid for r in rows.values() for pid in r["pids"]]
     assert os.getpid() not in pids
-    assert len(set(pids)) == len(pids) == 5  # squeezenet twice, the three others once each
+    assert len(set(pids)) == len(pids) == 7  # squeezenet twice, the five others once each
+    _, _, _, channels_last, _ = measured
+    assert channels_last["pids"][0] not in pids
 
 
 def test_torchvision_model_has_every_figure_positive_and_is_marked_architecture_only(measured):
-    environment, rows, _ = measured
+    environment, rows, *_ = measured
     r = rows["squeezenet1_1"]
     assert r["error"] == ""
     assert r["weights"] == "architecture only" and "not here" in r["weights_note"]
@@ -74,7 +89,7 @@ def test_torchvision_model_has_every_figure_positive_and_is_marked_architecture_
 
 
 def test_rss_growth_of_a_known_buffer_is_within_ten_percent(measured):
-    _, rows, _ = measured
+    _, rows, *_ = measured
     r = rows["python:bench_hook_models:big_buffer"]
     assert r["error"] == ""
     assert abs(r["rss_load_mib"] - BUFFER_MIB) < 0.10 * BUFFER_MIB, r["rss_load_mib"]
@@ -84,25 +99,56 @@ def test_rss_growth_of_a_known_buffer_is_within_ten_percent(measured):
 
 
 def test_a_failing_model_gets_an_error_row_and_the_others_go_on(measured):
-    _, rows, lines = measured
+    _, rows, lines, *_ = measured
     r = rows["python:bench_hook_models:broken"]
     assert "deliberately broken" in r["error"]
     assert r.get("latency_ms_median") is None and r["throughput_img_s"] == {}
     assert list(rows) == MODELS  # the models after it were measured, in order
-    assert rows["python:bench_hook_models:card_like"]["error"] == ""
-    assert len(lines) == 4 and "FAILED" in lines[2] and "[2/3]" in lines[2]
+    assert rows[CARD]["error"] == ""
+    assert len(lines) == 7 and "FAILED" in lines[2] and "[2/5]" in lines[2]  # + the channels_last run
 
 
-def test_a_backend_without_nn_module_is_timed_and_params_are_unknown(measured):
-    _, rows, _ = measured
-    r = rows["python:bench_hook_models:card_like"]
+def test_a_model_card_is_timed_on_its_own_runtime_and_params_are_unknown(measured):
+    _, rows, *_ = measured
+    r = rows[CARD]
+    assert r["runtime"] == "litert" and r["weights"] == "real"
     assert r["params"] is None and r["gmacs"] is None and r["weight_bytes"] is None and r["gmacs_counter"] == ""
     assert r["latency_ms_median"] > 0 and r["throughput_img_s"]["2"] > 0 and r["end_to_end_img_s"] > 0
     assert r["dtype"] == "uint8"
 
 
+def test_a_zoo_model_runs_on_the_torch_runtime_in_nchw_by_default(measured):
+    _, rows, _, _, logs = measured
+    assert rows["squeezenet1_1"]["runtime"] == "torch"
+    r = rows[RECORDER]
+    assert r["error"] == "" and r["runtime"] == "torch" and r["memory_format"] == "contiguous"
+    assert set(layouts(logs / "default.log")) == {"contiguous"}
+
+
+def test_channels_last_applies_to_the_timed_passes_and_to_end_to_end(measured):
+    """Defect: end to end wrapped the module in a new NCHW runtime, so --channels-last timed the
+    model in channels_last but the files -> top-5 path in NCHW."""
+    *_, r, logs = measured
+    assert r["error"] == "" and r["memory_format"] == "channels_last" and r["end_to_end_img_s"] > 0
+    assert r["runs"][0]["environment"]["memory_format"] == "channels_last"
+    seen = layouts(logs / "channels_last.log")
+    end_to_end = 8 // SIZES[-1]  # quick: 8 photos end to end, in batches of the largest size, come last
+    assert len(seen) > end_to_end
+    assert seen[-end_to_end:] == ["channels_last"] * end_to_end
+    assert set(seen) == {"channels_last"}
+
+
+def test_a_bug_in_a_torch_model_build_is_the_row_error_not_a_card(measured):
+    """Defect: a TypeError from build() was taken to mean "this is a model card", and the entry was
+    timed through its load_backend instead of reporting the bug."""
+    _, rows, *_ = measured
+    r = rows["python:bench_hook_models:buggy_build"]
+    assert r["error"].startswith("TypeError") and "no_such_argument" in r["error"]
+    assert r.get("latency_ms_median") is None and r["throughput_img_s"] == {}
+
+
 def test_result_files_follow_the_contract(measured, tmp_path):
-    environment, rows, _ = measured
+    environment, rows, *_ = measured
     json_path, csv_path = bench.write_results(tmp_path, environment, list(rows.values()), SIZES)
     with open(csv_path) as f:
         reader = csv.DictReader(f)

@@ -22,8 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     p.add_argument("--photos", metavar="DIR", help="real photos for decode/preprocess and end-to-end timing")
     p.add_argument("--out", metavar="DIR", help="write bench.json and bench.csv here")
-    p.add_argument("--amp", choices=["bf16", "fp16"], help="run under autocast at this dtype")
-    p.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last memory format")
+    p.add_argument("--amp", choices=["bf16", "fp16"], help="the torch runtime under autocast at this dtype")
+    p.add_argument("--channels-last", action="store_true",
+                   help="the torch runtime in channels_last memory format (model, inputs and end to end)")
     p.add_argument("--quick", action="store_true", help="few repetitions: checks the machinery, not for figures")
     p.add_argument("--repeats", type=int, default=2, help="fresh processes per model (default: 2; spread needs 2+)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per model and repeat (default: 1800)")
@@ -31,7 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from topfive.bench.runner import render_table, run_bench, write_results
+    from topfive.bench import render_table, run_bench, write_results
 
     if args.repeats < 1:
         return fail("--repeats must be at least 1")
