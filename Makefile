@@ -1,5 +1,6 @@
 # The README's two commands: `make report` (the study) and `make test` (the tests).
 # Both create .venv and install everything on a fresh machine.
+# The photo set and the model cards are read from ../shared beside the checkout.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,6 +20,6 @@ test: install
 	$(BIN)/python -m pytest -q
 
 report: install
-	$(BIN)/topfive report --readme README.md
+	$(BIN)/topfive report --readme README.md --mirror ../shared/eval --cards ../shared/models
 
 .PHONY: install test report

@@ -43,6 +43,16 @@ def test_builtin_manifest_is_the_shared_facts():
     assert sum(s["n"] for s in shipped.sources.values()) == 569 and sum(shipped.licences.values()) == 569
 
 
+def test_default_cache_is_photos_under_topfive_cache(tmp_path, monkeypatch):
+    (horse,) = manifest_rows("horse")
+    cached = tmp_path / "photos" / horse["sha256"][:2] / (horse["sha256"] + Path(horse["file"]).suffix.lower())
+    cached.parent.mkdir(parents=True)
+    shutil.copy(EVAL / horse["file"], cached)
+    monkeypatch.setenv("TOPFIVE_CACHE", str(tmp_path))
+    (item,) = load_dataset(write_manifest(tmp_path / "one.csv", [horse]), download=False).items
+    assert item.problem is None and item.path == str(cached)
+
+
 def test_mirror_cache_and_download_each_photo_says_what_happened(tmp_path):
     horse, cat, cow, coffee = manifest_rows("horse", "cat", "cow", "coffee_cup")
     mirror = tmp_path / "mirror"
@@ -66,7 +76,7 @@ def test_mirror_cache_and_download_each_photo_says_what_happened(tmp_path):
     assert by["cow"].path is None and by["cow"].problem[0] == "ConvertedFile"
     assert "converted after download" in by["cow"].problem[1] and cow["sha256"] in by["cow"].problem[1]
     assert by["coffee_cup"].problem[0] == "NotDownloadable" and "--mirror" in by["coffee_cup"].problem[1]
-    assert not list(cache.rglob("*.part"))
+    assert [p for p in cache.rglob("*") if p.is_file()] == [Path(by["cat"].path)]  # nothing partial or unchecked
 
     # second time the cat comes from the cache, even with downloads off
     again = load_dataset(manifest, mirror=mirror, cache=cache, download=False)

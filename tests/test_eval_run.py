@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from topfive.eval.datasets import load_dataset
-from topfive.eval.evaluate import PREDICTION_COLUMNS, SUMMARY_COLUMNS, evaluate
+from topfive.eval.evaluate import PREDICTION_COLUMNS, evaluate
 from topfive.eval.metrics import mcnemar
+from topfive.eval.summaries import SUMMARY_COLUMNS
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 MODELS = ["efficientnet_lite0", "efficientnet_lite1"]

@@ -1,17 +1,18 @@
 """End-to-end: `run_study` on a small subset of ../shared/eval with EfficientNet-Lite0 and one
-architecture-only model, through the real `topfive evaluate` and `topfive bench` (bench in its
---quick mode: the machinery, not figures)."""
+architecture-only model, through the real evaluate and bench stages (bench in its --quick mode:
+the machinery, not figures)."""
 
 import csv
 import json
 
 import pytest
-from PIL import Image
-
 from conftest import SHARED
+from PIL import Image
 from test_report_render import CHARTS, SECTIONS, row_of, rows, table_after
-from topfive.report import study as report
-from topfive.models.zoo import resolve
+
+from topfive.models import resolve
+from topfive.report import run_study
+from topfive.report.defaults import NOT_AVAILABLE
 
 LABELS = ("dog", "horse", "pizza")
 
@@ -31,7 +32,7 @@ def test_report_end_to_end(tmp_path):
     arch_only = "alexnet"
     assert resolve(arch_only).weights_status() == "download", "alexnet weights are cached here: pick another model"
     out = tmp_path / "report"
-    text = report.run_study(data, ["efficientnet_lite0", arch_only], "cpu", out, mirror=SHARED / "eval",
+    text = run_study(data, ["efficientnet_lite0", arch_only], "cpu", out, mirror=SHARED / "eval",
                             quick=True).read_text()
 
     assert all(s + "\n" in text for s in SECTIONS)
@@ -41,7 +42,7 @@ def test_report_end_to_end(tmp_path):
     assert row_of(acc, "efficientnet_lite0")[2].startswith(f"{float(lite0['top1']):.1f} [")
     assert int(lite0["n"]) == len(subset)
     alex = next(r for r in acc[1:] if r[0].startswith("alexnet"))
-    assert alex[2] == report.NOT_AVAILABLE and alex[4] == "56.5"  # published Acc@1, never an own-set figure
+    assert alex[2] == NOT_AVAILABLE and alex[4] == "56.5"  # published Acc@1, never an own-set figure
     speed = table_after(text, "## Speed")
     bench = json.loads((out / "bench" / "bench.json").read_text())["results"]
     for b in bench:  # the JSON has full precision; its "canonical" is the name the report uses
@@ -56,5 +57,5 @@ def test_report_end_to_end(tmp_path):
             assert img.format == "PNG" and 500 <= img.width <= 2000 and 300 <= img.height <= 2000
     # a second run reuses both stages' result files
     before = {p: p.stat().st_mtime for p in (out / "eval" / "summary.csv", out / "bench" / "bench.csv")}
-    report.run_study(data, ["efficientnet_lite0", arch_only], "cpu", out, mirror=SHARED / "eval", quick=True)
+    run_study(data, ["efficientnet_lite0", arch_only], "cpu", out, mirror=SHARED / "eval", quick=True)
     assert {p: p.stat().st_mtime for p in before} == before

@@ -7,12 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 from PIL import Image
 
-from conftest import SHARED
-from topfive.report import gallery
-from topfive.report import study as report
 from topfive.cli import main
+from topfive.report import gallery, load_study, write_report
+from topfive.report.defaults import NOT_AVAILABLE
+from topfive.report.findings import conclusions
+from topfive.report.render import render
+from topfive.report.results import pareto_front
+from topfive.report.section_setup import fact
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
 SECTIONS = [
@@ -33,7 +37,7 @@ def rows(path):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    path = report.write_report(FIX / "eval", FIX / "bench", out, image_roots=[SHARED / "eval"])
+    path = write_report(FIX / "eval", FIX / "bench", out, image_roots=[SHARED / "eval"])
     return out, path.read_text()
 
 
@@ -72,14 +76,14 @@ def test_accuracy_table_matches_summary(rendered):
         top5 = f"{float(s['top5']):.1f} [{float(s['top5_low']):.1f}–{float(s['top5_high']):.1f}]"
         assert r[1:4] == [s["n"], top1, top5]
     lite0 = row_of(table, "efficientnet_lite0")
-    assert lite0[4:6] == ["74.8", "92.2"]  # published, from topfive.models.zoo
+    assert lite0[4:6] == ["74.8", "92.2"]  # published, from the model entry
     assert row_of(table, "mobilenet_v1_0.25_128_quant")[4] == "—"  # unknown to the zoo: no figure invented
 
 
 def test_model_without_weights_shows_no_own_accuracy(rendered):
     _, text = rendered
     r = row_of(table_after(text, "## Accuracy"), NO_WEIGHTS)
-    assert r[1:4] == ["—", report.NOT_AVAILABLE, report.NOT_AVAILABLE]
+    assert r[1:4] == ["—", NOT_AVAILABLE, NOT_AVAILABLE]
     assert r[4:6] == ["80.9", "95.4"]  # published Acc@1/Acc@5 still shown
     assert r[6] == "25.56" and r[7] == "4.089"  # architecture figures from bench
     assert NO_WEIGHTS not in table_after(text, "### Per-label accuracy")[0]
@@ -93,9 +97,9 @@ def test_numbers_from_random_weights_never_shown(tmp_path):
     lines = (ev / "summary.csv").read_text().splitlines()
     lines = [ln.replace(f"{NO_WEIGHTS},,,,,", f"{NO_WEIGHTS},0.123,99.877,0.456,99.544,") for ln in lines]
     (ev / "summary.csv").write_text("\n".join(lines) + "\n")
-    text = report.render(report.load_study(ev, FIX / "bench"), tmp_path, [], made={})  # no charts: faster
+    text = render(load_study(ev, FIX / "bench"), tmp_path, [], made={})  # no charts: faster
     r = row_of(table_after(text, "## Accuracy"), NO_WEIGHTS)
-    assert report.NOT_AVAILABLE in r
+    assert NOT_AVAILABLE in r
     assert "0.1" not in r[1:4] and "0.123" not in text and "0.456" not in text
 
 
@@ -193,8 +197,8 @@ def test_gallery_thumbnails(rendered):
 
 
 def test_missing_bench_still_renders_every_section(tmp_path):
-    study = report.load_study(FIX / "eval", None)
-    text = report.render(study, tmp_path, [], made={})
+    study = load_study(FIX / "eval", None)
+    text = render(study, tmp_path, [], made={})
     assert all(s + "\n" in text for s in SECTIONS)
     assert "Not measured (no bench results)." in text
     assert "**Fastest" not in text and "## Speed\n\nNot measured" in text
@@ -210,11 +214,11 @@ def test_cli_from_results(tmp_path, capsys):
 
 
 def test_accuracy_latency_frontier():
-    study = report.load_study(FIX / "eval", FIX / "bench")
-    assert report.pareto_front(study) == REAL[::-1][:1] + REAL[:2]  # mobilenet (fast), lite0, lite1 (accurate)
+    study = load_study(FIX / "eval", FIX / "bench")
+    assert pareto_front(study) == REAL[::-1][:1] + REAL[:2]  # mobilenet (fast), lite0, lite1 (accurate)
     study.bench["efficientnet_lite1"] = {**study.bench["efficientnet_lite1"], "latency_ms_median": "5"}
-    assert report.pareto_front(study) == ["mobilenet_v1_0.25_128_quant", "efficientnet_lite1"]
-    concl = "".join(report.conclusions(study))
+    assert pareto_front(study) == ["mobilenet_v1_0.25_128_quant", "efficientnet_lite1"]
+    concl = "".join(conclusions(study))
     assert "efficientnet_lite0 is both slower and less accurate" in concl
 
 
@@ -230,8 +234,8 @@ def test_gpu_run_and_card_paths(tmp_path):
     for i, r in enumerate(bench["results"]):
         r["cuda_peak_mib"] = 100 + i
     (tmp_path / "bench" / "bench.json").write_text(json.dumps(bench))
-    study = report.load_study(tmp_path / "eval", tmp_path / "bench")
-    text = report.render(study, tmp_path, [], made={})
+    study = load_study(tmp_path / "eval", tmp_path / "bench")
+    text = render(study, tmp_path, [], made={})
     memory = table_after(text, "## Memory, size and compute")
     assert memory[0][-1] == "CUDA peak (MiB)" and row_of(memory, "efficientnet_lite0")[-1] == "100.0"
     assert "**Least GPU memory**: efficientnet_lite0, CUDA peak 100 MiB." in text
@@ -239,14 +243,14 @@ def test_gpu_run_and_card_paths(tmp_path):
 
 
 def test_sources_of_any_shape():
-    assert report._fact("Animals-10", 18) == "Animals-10 (18)"
-    assert report._fact("CC BY 4.0", "") == "CC BY 4.0"
-    assert report._fact("x", {"a": 1}) == "x (a: 1)"
+    assert fact("Animals-10", 18) == "Animals-10 (18)"
+    assert fact("CC BY 4.0", "") == "CC BY 4.0"
+    assert fact("x", {"a": 1}) == "x (a: 1)"
     record = {"repo": "o/r", "commit": "f116512649d4", "dataset": "Animals-10", "n": 10}
-    assert report._fact("o/r@f116512649d4", record) == "Animals-10 (10; o/r@f116512)"
+    assert fact("o/r@f116512649d4", record) == "Animals-10 (10; o/r@f116512)"
     wheel = {"repo": "scikit-image (wheel)", "commit": "n/a (wheel)", "n": 2}
-    assert report._fact("skimage", wheel) == "skimage (2; scikit-image (wheel))"
-    assert report._fact("licence", "unstated") == "licence: unstated"
+    assert fact("skimage", wheel) == "skimage (2; scikit-image (wheel))"
+    assert fact("licence", "unstated") == "licence: unstated"
 
 
 def test_bench_names_joined_to_canonical_names(tmp_path):
@@ -259,7 +263,7 @@ def test_bench_names_joined_to_canonical_names(tmp_path):
         r["canonical"] = r["model"]
         r["model"] = r["model"].partition(":")[0]
     (tmp_path / "bench" / "bench.json").write_text(json.dumps(bench))
-    study = report.load_study(FIX / "eval", tmp_path / "bench")
+    study = load_study(FIX / "eval", tmp_path / "bench")
     assert study.models == [r["model"] for r in rows(FIX / "eval" / "summary.csv")]
     assert study.bench[NO_WEIGHTS]["latency_ms_median"] == 61.0
 
@@ -269,7 +273,49 @@ def test_tie_for_most_accurate(tmp_path):
     shutil.copytree(FIX / "eval", ev)
     summary = (ev / "summary.csv").read_text().replace("efficientnet_lite0,80.000,", "efficientnet_lite0,86.667,")
     (ev / "summary.csv").write_text(summary)
-    concl = "".join(report.conclusions(report.load_study(ev, FIX / "bench")))
+    concl = "".join(conclusions(load_study(ev, FIX / "bench")))
     assert "a tie between **efficientnet_lite0**, **efficientnet_lite1** at top-1 86.7" in concl
     assert "The lead of efficientnet_lite0 is significant" in concl and "not** significant over efficientnet_l" not in concl
     assert "any of 118 classes counts for `dog`" in concl
+
+
+def _fixtures_copy(tmp_path, rename: tuple[str, str] | None = None) -> tuple[Path, Path]:
+    """A copy of the fixture result files, with one model renamed in every file."""
+    for sub in ("eval", "bench"):
+        shutil.copytree(FIX / sub, tmp_path / sub)
+        for f in (tmp_path / sub).iterdir():
+            if rename:
+                f.write_text(f.read_text().replace(*rename))
+    return tmp_path / "eval", tmp_path / "bench"
+
+
+def test_card_names_are_shortened_where_written_not_in_the_whole_text(tmp_path):
+    """A card's path that also occurs inside other text (here: an unreadable photo's file name) is
+    shortened only where it names the model; the rest of the report keeps its text."""
+    ev, bench = _fixtures_copy(tmp_path, ("mobilenet_v1_0.25_128_quant", "m.json"))
+    with (ev / "failures.csv").open("a") as f:
+        f.write("images/cow/farm.json.jpg,ImageNotFound,not in the mirror\n")
+    text = render(load_study(ev, bench), tmp_path, [], made={})
+    assert "`images/cow/farm.json.jpg`" in text and "farm.jpg" not in text
+    assert row_of(table_after(text, "## Accuracy"), "m") and row_of(table_after(text, "## Speed"), "m")
+    assert "**Fastest at batch 1**: m, 1.4 ms" in text
+    assert "m.json" not in text.replace("farm.json", "")
+
+
+def test_no_absolute_path_of_the_machine(tmp_path, monkeypatch):
+    """Paths in the report are relative to the working folder; messages quoting the home folder
+    show it as ~ (URLs and $VARS are left alone)."""
+    ev, bench = _fixtures_copy(tmp_path)
+    meta = json.loads((ev / "evaluate.json").read_text())
+    meta["dataset"]["path"] = str(tmp_path / "photos" / "manifest.csv")
+    home = Path.home() / ".cache" / "torch" / "hub" / "resnet50.pth"
+    meta["models"][-1]["reason"] = (f"not cached at {home}; fetch https://download.pytorch.org/models/resnet50.pth "
+                                    "into $TORCH_HOME/hub")
+    (ev / "evaluate.json").write_text(json.dumps(meta))
+    monkeypatch.chdir(tmp_path)
+    text = render(load_study(ev, bench), tmp_path, [], made={}, command="topfive report")
+    assert "`photos/manifest.csv`: 30 photos read" in text
+    assert f"(`{ev}`)" not in text and "(`eval`)" in text and "(`bench`)" in text
+    assert "not cached at ~/.cache/torch/hub/resnet50.pth; fetch https://download.pytorch.org/models/resnet50.pth" \
+        " into $TORCH_HOME/hub" in text
+    assert str(tmp_path) not in text and str(Path.home()) + "/" not in text

@@ -1,57 +1,78 @@
 """run_study: how the evaluate and bench stages are invoked and reused (the stages themselves are
-replaced by a stand-in that writes the fixture result files)."""
+replaced by stand-ins that write the fixture result files)."""
 
+import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-import topfive
 from conftest import SHARED
-from topfive.report import study as report
+
+from topfive.report import study
+from topfive.report.defaults import (
+    DEFAULT_DATA,
+    DEFAULT_MODELS,
+    default_mirror,
+    default_models,
+)
+from topfive.report.readme import REPORT_START
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
 
 
 class FakeStages:
-    """Stands in for `python -m topfive evaluate|bench`: records argv, writes the fixture files."""
+    """Stands in for evaluate_stage and bench_stage: records each call, writes the fixture files."""
 
-    def __init__(self, rc=0, write=True):
-        self.calls, self.rc, self.write = [], rc, write
+    def __init__(self, problems=(), write=True):
+        self.calls, self.problems, self.write = [], list(problems), write
 
-    def __call__(self, argv):
-        self.calls.append(argv)
-        out = Path(argv[argv.index("--out") + 1])
+    def evaluate(self, data, models, out, mirror=None):
+        return self._run("evaluate", out, data=data, models=models, mirror=mirror)
+
+    def bench(self, models, device, out, photos=None, quick=False):
+        return self._run("bench", out, models=models, device=device, photos=photos, quick=quick)
+
+    def _run(self, name, out, **kwargs):
+        self.calls.append((name, {"out": out, **kwargs}))
         if self.write:
-            shutil.copytree(FIX / ("eval" if argv[0] == "evaluate" else "bench"), out, dirs_exist_ok=True)
-        return self.rc
+            shutil.copytree(FIX / ("eval" if name == "evaluate" else "bench"), out, dirs_exist_ok=True)
+        return self.problems
+
+    @property
+    def names(self):
+        return [name for name, _ in self.calls]
 
 
 @pytest.fixture
 def fake(monkeypatch):
     stages = FakeStages()
-    monkeypatch.setattr(report, "_topfive", stages)
+    monkeypatch.setattr(study, "evaluate_stage", stages.evaluate)
+    monkeypatch.setattr(study, "bench_stage", stages.bench)
     return stages
 
 
 def test_stages_run_then_reused(fake, tmp_path):
     models = ["efficientnet_lite0", "resnet50"]
-    report._run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
     assert fake.calls == [
-        ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50", "--out", str(tmp_path / "eval"),
-         "--mirror", str(SHARED / "eval")],
-        ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out", str(tmp_path / "bench"),
-         "--photos", str(SHARED / "eval")],
+        ("evaluate", {"out": tmp_path / "eval", "data": "data.csv", "models": models, "mirror": SHARED / "eval"}),
+        ("bench", {"out": tmp_path / "bench", "models": models, "device": "cpu", "photos": SHARED / "eval",
+                   "quick": False}),
     ]
-    report._run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    record = json.loads((tmp_path / "study.json").read_text())
+    assert record == {  # the equivalent command lines
+        "evaluate": ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50",
+                     "--out", str(tmp_path / "eval"), "--mirror", str(SHARED / "eval")],
+        "bench": ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out",
+                  str(tmp_path / "bench"), "--photos", str(SHARED / "eval")],
+    }
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
     assert len(fake.calls) == 2  # both reused
-    report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval")
-    assert [c[0] for c in fake.calls[2:]] == ["bench"]  # another device: only bench again
+    study.run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval")
+    assert fake.names[2:] == ["bench"]  # another device: only bench again
     assert (tmp_path / "bench.previous" / "bench.json").is_file()  # the cpu results, set aside
-    report._run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval", reuse=False)
-    assert [c[0] for c in fake.calls[3:]] == ["evaluate", "bench"]
+    study.run_stages("data.csv", models, "cuda", tmp_path, mirror=SHARED / "eval", reuse=False)
+    assert fake.names[3:] == ["evaluate", "bench"]
     assert (tmp_path / "eval.previous" / "summary.csv").is_file()
 
 
@@ -59,74 +80,110 @@ def test_incomplete_results_resume_in_place(fake, tmp_path):
     """After a killed evaluate (rows written, no summary yet) the stage runs again in the same folder."""
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "predictions.csv").write_text("model,file\n")
-    report._run_stages("d", ["m"], "cpu", tmp_path)
-    assert [c[0] for c in fake.calls] == ["evaluate", "bench"]
+    study.run_stages("d", ["m"], "cpu", tmp_path)
+    assert fake.names == ["evaluate", "bench"]
     assert not (tmp_path / "eval.previous").exists()
 
 
 def test_existing_results_without_a_record_are_reused(fake, tmp_path):
     shutil.copytree(FIX / "eval", tmp_path / "eval")
     shutil.copytree(FIX / "bench", tmp_path / "bench")
-    report._run_stages("d", ["m"], "cpu", tmp_path)
+    study.run_stages("d", ["m"], "cpu", tmp_path)
     assert fake.calls == []
 
 
 def test_stage_without_results_is_an_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(report, "_topfive", FakeStages(rc=2, write=False))
-    with pytest.raises(RuntimeError, match="topfive evaluate exited with status 2 and wrote no results"):
-        report._run_stages("d", ["m"], "cpu", tmp_path)
+    monkeypatch.setattr(study, "evaluate_stage", FakeStages(write=False).evaluate)
+    with pytest.raises(RuntimeError, match="evaluate wrote no results in"):
+        study.run_stages("d", ["m"], "cpu", tmp_path)
+    assert not (tmp_path / "study.json").exists()
 
 
 def test_stage_with_failed_inputs_still_reports(monkeypatch, tmp_path, capsys):
-    stages = FakeStages(rc=1)
-    monkeypatch.setattr(report, "_topfive", stages)
+    stages = FakeStages(problems=["2 of 569 photos unreadable"])
+    monkeypatch.setattr(study, "evaluate_stage", stages.evaluate)
+    monkeypatch.setattr(study, "bench_stage", stages.bench)
     data = SHARED / "eval" / "manifest.csv"
-    path = report.run_study(data, ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md",
-                            quick=True)
-    assert "some inputs failed" in capsys.readouterr().err
-    assert stages.calls[1][-1] == "--quick"
+    path = study.run_study(data, ["m"], "cpu", tmp_path / "r", mirror=SHARED / "eval", readme=tmp_path / "README.md",
+                           quick=True)
+    err = capsys.readouterr().err
+    assert "topfive report: evaluate: some inputs failed (2 of 569 photos unreadable); its results are used" in err
+    assert "topfive report: running topfive evaluate --data " in err
+    assert stages.calls[1][1]["quick"] is True
     text = path.read_text()
     assert "## Gallery of disagreements" in text and "> **Quick bench run**" in text
     assert (tmp_path / "r" / "gallery" / ".gitignore").is_file()
     readme = (tmp_path / "README.md").read_text()
-    assert report.REPORT_START in readme and "](r/charts/memory.png)" in readme
+    assert REPORT_START in readme and "](r/charts/throughput.png)" in readme and "](r/REPORT.md)" in readme
 
 
-def test_subprocess_uses_this_package(monkeypatch):
-    seen = {}
+def test_the_stages_run_in_this_process(fake, tmp_path, monkeypatch):
+    """evaluate and bench are library calls: nothing starts `python -m topfive`."""
+    import subprocess
 
-    def run(cmd, env):
-        seen["cmd"], seen["env"] = cmd, env
-        return subprocess.CompletedProcess(cmd, 0)
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
 
-    monkeypatch.setattr(report.subprocess, "run", run)
-    assert report._topfive(["bench", "--models", "alexnet"]) == 0
-    assert seen["cmd"] == [sys.executable, "-m", "topfive", "bench", "--models", "alexnet"]
-    src = str(Path(topfive.__file__).resolve().parents[1])
-    assert seen["env"]["PYTHONPATH"].split(":")[0] == src
-
-
-def test_subprocess_really_runs_topfive(tmp_path):
-    assert report._topfive(["--version"]) == 0
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    study.run_study(SHARED / "eval" / "manifest.csv", ["m"], "cpu", tmp_path / "r")
+    assert fake.names == ["evaluate", "bench"]
 
 
-def test_defaults():
-    assert report.default_models()[:6] == [
+def test_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("TOPFIVE_EVAL_DIR", raising=False)
+    monkeypatch.delenv("TOPFIVE_MODELS_DIR", raising=False)
+    assert default_models() == list(DEFAULT_MODELS) == [
         "alexnet", "googlenet", "resnet50", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
     ]
-    assert report.DEFAULT_DATA.name == "eval_manifest.csv"
-    assert report.default_mirror() is not None and (report.default_mirror() / "manifest.csv").is_file()
+    assert default_mirror() is None and DEFAULT_DATA == "builtin:eval"
+    cards = default_models(SHARED / "models")
+    assert cards[:6] == list(DEFAULT_MODELS) and len(cards) == 13
+    assert all(c.startswith(str(SHARED / "models")) and c.endswith(".json") for c in cards[6:])
+    monkeypatch.setenv("TOPFIVE_EVAL_DIR", str(SHARED / "eval"))
+    monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(SHARED / "models"))
+    assert default_mirror() == SHARED / "eval" and default_models() == cards
+    with pytest.raises(ValueError, match="no such folder of model cards"):
+        default_models(tmp_path / "nowhere")
+
+
+def test_default_study_takes_cards_and_mirror_from_options_or_environment(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("TOPFIVE_EVAL_DIR", raising=False)
+    monkeypatch.delenv("TOPFIVE_MODELS_DIR", raising=False)
+    path = study.run_study(out=tmp_path / "a", mirror=SHARED / "eval", cards=SHARED / "models")
+    (_, evaluate), (_, bench) = fake.calls
+    assert evaluate["data"] == "builtin:eval" and evaluate["mirror"] == SHARED / "eval"
+    assert len(evaluate["models"]) == 13 and bench["photos"] == SHARED / "eval"
+    assert "(`topfive report --mirror " in path.read_text()
+    monkeypatch.setenv("TOPFIVE_EVAL_DIR", str(SHARED / "eval"))
+    monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(SHARED / "models"))
+    study.run_study(out=tmp_path / "b")
+    assert fake.calls[2][1]["models"] == evaluate["models"] and fake.calls[2][1]["mirror"] == SHARED / "eval"
+    monkeypatch.delenv("TOPFIVE_MODELS_DIR")
+    study.run_study(out=tmp_path / "c")
+    assert fake.calls[4][1]["models"] == list(DEFAULT_MODELS)
+
+
+def test_report_names_its_inputs_relative_to_the_working_folder(fake, tmp_path, monkeypatch):
+    (tmp_path / "shared").symlink_to(SHARED)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    path = study.run_study(out=tmp_path / "work" / "report", mirror=tmp_path / "shared" / "eval",
+                           cards=Path("../shared/models"))
+    header = path.read_text().split("\n## ", 1)[0]
+    assert "(`topfive report --mirror ../shared/eval --cards ../shared/models`)" in header
+    assert "(`report/eval`)" in header and str(tmp_path) not in header
 
 
 def test_missing_photo_set_is_a_clear_error(fake, tmp_path):
     with pytest.raises(ValueError, match="nowhere.csv: no such photo set"):
-        report.run_study(tmp_path / "nowhere.csv", ["m"], "cpu", tmp_path / "r")
+        study.run_study(tmp_path / "nowhere.csv", ["m"], "cpu", tmp_path / "r")
     assert fake.calls == []  # nothing ran
 
 
 def test_photo_folder_for_bench(tmp_path):
-    assert report._photo_folder(tmp_path / "subset.csv", SHARED / "eval") == SHARED / "eval"
-    assert report._photo_folder(tmp_path, None) is None  # no images there: bench gets no --photos
+    assert study.photo_folder(tmp_path / "subset.csv", SHARED / "eval") == SHARED / "eval"
+    assert study.photo_folder(tmp_path, None) is None  # no images there: bench gets no --photos
     (tmp_path / "dog").mkdir()
     (tmp_path / "dog" / "a.JPG").write_bytes(b"")
-    assert report._photo_folder(tmp_path, None) == tmp_path
+    assert study.photo_folder(tmp_path, None) == tmp_path

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--models", "-m", type=models_arg, default=DEFAULT_MODEL,
                    help="comma-separated model names (default: %(default)s)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the result files; a rerun resumes")
-    p.add_argument("--mirror", metavar="DIR", help="local copy of a manifest's photos (e.g. ../shared/eval)")
+    p.add_argument("--mirror", metavar="DIR", help="local copy of a manifest's photos, laid out like the manifest")
     p.add_argument("--cache", metavar="DIR", help="where downloaded photos are kept (default: $TOPFIVE_CACHE/photos "
                    "or ~/.cache/topfive/photos)")
     p.add_argument("--no-download", action="store_true", help="never download a manifest's photos")

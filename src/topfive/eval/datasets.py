@@ -2,7 +2,7 @@
 
 - Folder per label: `DATA/<label>/*.jpg` (sub-folders of a label folder count too).
 - CSV with a header and at least `file,label`; files are relative to the CSV's folder.
-- Manifest: a CSV in the format of `../shared/eval/manifest.csv`:
+- Manifest: a CSV with the columns
   `file,sha256,label,accepted_imagenet_indices,source_repo,source_commit,source_path,source_dataset,license`.
   Rows carry their accepted ImageNet-1k indices (space-separated) and these are used as given; a row
   without them has its label resolved like any other. A folder holding a `manifest.csv` is read as
@@ -10,8 +10,8 @@
   package (data/eval_manifest.csv: facts only, no images).
 
 Where a manifest's image comes from: `--mirror DIR` (a local copy laid out like the manifest), else the
-manifest's own folder, else a cache (`$TOPFIVE_CACHE`, default ~/.cache/topfive; content-addressed by
-sha256), else a download of the raw file at the source repository, commit and path
+manifest's own folder, else the cache (`$TOPFIVE_CACHE/photos`, default ~/.cache/topfive/photos;
+content-addressed by sha256), else a download of the raw file at the source repository, commit and path
 (raw.githubusercontent.com). Every file from a manifest with a sha256 is checked against it. Some
 photos were converted after download (EXIF orientation applied, downscaled, PNG -> JPEG), so the
 manifest's hash is of the converted file and the source's file cannot match: such a photo is reported
@@ -27,7 +27,6 @@ import csv
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from topfive.decode.images import IMAGE_SUFFIXES
 from topfive.eval.wordnet import resolve_labels
+from topfive.files import atomic_path, cache_dir, sha256_file
 
 RAW_BASE = "https://raw.githubusercontent.com"
 BUILTIN = {"builtin:eval": "data/eval_manifest.csv"}
@@ -95,18 +95,6 @@ class Dataset:
         for i in sorted(self.items, key=lambda i: i.file):
             h.update(f"{i.file}\t{i.label}\t{' '.join(map(str, sorted(i.accepted)))}\n".encode())
         return h.hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("TOPFIVE_CACHE") or Path.home() / ".cache" / "topfive") / "photos"
 
 
 def load_dataset(
@@ -211,6 +199,12 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
     return Dataset(name, kind, items, sources, licences)
 
 
+class _NotTheManifestsFile(Exception):
+    def __init__(self, got: str):
+        super().__init__(got)
+        self.got = got
+
+
 class _Fetcher:
     """Finds one manifest photo: mirror, the manifest's folder, the cache, or a download."""
 
@@ -218,7 +212,7 @@ class _Fetcher:
         self.roots = [Path(p) for p in (mirror, base) if p is not None]
         if mirror is not None and not Path(mirror).is_dir():
             raise DatasetError(f"--mirror {mirror}: no such folder")
-        self.cache = Path(cache) if cache else default_cache()
+        self.cache = Path(cache) if cache else cache_dir("photos", create=False)
         self.download = download and not os.environ.get("TOPFIVE_OFFLINE")
         self.base_url = base_url.rstrip("/")
         self.network_failures = 0
@@ -259,28 +253,26 @@ class _Fetcher:
         return f"{self.base_url}/{repo}/{commit}/{urllib.parse.quote(path)}"
 
     def _download(self, url: str, target: Path, sha: str) -> tuple[str | None, tuple[str, str] | None]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        """Into the cache under its sha256, only once it is checked (a partial file never stays)."""
         try:
-            try:
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+            with atomic_path(target) as tmp:
+                with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
                     for block in iter(lambda: response.read(1 << 20), b""):
                         out.write(block)
-            except urllib.error.HTTPError as e:
-                self.network_failures = 0
-                return None, ("DownloadFailed", f"{url}: HTTP {e.code} {e.reason}")
-            except (urllib.error.URLError, OSError) as e:
-                self.network_failures += 1
-                self.last_network_error = str(getattr(e, "reason", e))
-                return None, ("DownloadFailed", f"{url}: {self.last_network_error}")
+                got = sha256_file(tmp)
+                if got != sha:
+                    raise _NotTheManifestsFile(got)
+        except urllib.error.HTTPError as e:
             self.network_failures = 0
-            got = sha256_file(tmp)
-            if got != sha:
-                return None, ("ConvertedFile", f"downloaded {url}, but its sha256 {got} is not the manifest's {sha}: "
-                              "this photo was converted after download (the manifest's hash is of the converted "
-                              "copy), so the source cannot give it; use --mirror DIR with a copy of the set")
-            os.replace(tmp, target)
-            return str(target), None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            return None, ("DownloadFailed", f"{url}: HTTP {e.code} {e.reason}")
+        except (urllib.error.URLError, OSError) as e:
+            self.network_failures += 1
+            self.last_network_error = str(getattr(e, "reason", e))
+            return None, ("DownloadFailed", f"{url}: {self.last_network_error}")
+        except _NotTheManifestsFile as e:
+            self.network_failures = 0
+            return None, ("ConvertedFile", f"downloaded {url}, but its sha256 {e.got} is not the manifest's {sha}: "
+                          "this photo was converted after download (the manifest's hash is of the converted "
+                          "copy), so the source cannot give it; use --mirror DIR with a copy of the set")
+        self.network_failures = 0
+        return str(target), None

@@ -47,30 +47,19 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import os
 import sys
-import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from topfive.eval import metrics
 from topfive.eval.datasets import Dataset, Item
-from topfive.eval.wordnet import distance_to_set
+from topfive.eval.summaries import ModelStatus, summaries, write_tables
+from topfive.files import atomic_write
 
 PREDICTION_COLUMNS = ["model", "file", "label", "n_accepted", "top5_indices", "top5_names", "top5_probs", "hit1", "hit5"]
-SUMMARY_COLUMNS = [
-    "model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation",
-    "n", "top1_low", "top1_high", "top5_low", "top5_high", "ece", "severity_mean", "weights",
-]
-PER_LABEL_COLUMNS = ["model", "label", "n", "top1", "top5"]
-MCNEMAR_COLUMNS = ["model_a", "model_b", "n", "both_right", "a_only", "b_only", "both_wrong", "p_value"]
-CALIBRATION_COLUMNS = ["model", "bin", "lower", "upper", "count", "mean_confidence", "accuracy"]
-SEVERITY_COLUMNS = ["model", "distance", "count"]
-FAILURE_COLUMNS = ["file", "error", "reason"]
 FINGERPRINT_FILE = ".dataset-fingerprint"
 
 
@@ -78,29 +67,10 @@ class ResumeError(RuntimeError):
     """`out` holds results that cannot be continued (another set, another file format)."""
 
 
-@dataclass
-class ModelStatus:
-    name: str
-    status: str  # "evaluated" or "unavailable"
-    reason: str = ""
-    info: object = None  # zoo.ModelInfo when the name resolved
-
-
 def _csv_line(values: list) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(values)
     return buf.getvalue()
-
-
-def _write_csv_atomic(path: Path, header: list[str], rows: list[list]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_predictions(path: Path) -> list[dict]:
@@ -171,12 +141,19 @@ def _check_fingerprint(out: Path, dataset: Dataset, has_rows: bool) -> None:
             )
     elif has_rows:
         raise ResumeError(f"{out}/predictions.csv exists but {FINGERPRINT_FILE} does not; use a new --out")
-    marker.write_text(fingerprint + "\n")
+    atomic_write(marker, fingerprint + "\n")
+
+
+def load_classifier(name: str, device: str, batch_size: int):
+    """The one place evaluate builds a model's classifier."""
+    from topfive.predict import Classifier
+
+    return Classifier(name, device=device, batch_size=batch_size)
 
 
 def _run_model(name, dataset, done, writer, failures, device, batch_size, progress, log) -> ModelStatus:
-    from topfive.predict import Classifier, Failure
-    from topfive.models.zoo import resolve
+    from topfive.models import resolve
+    from topfive.predict import Failure
 
     info = None
     try:
@@ -186,7 +163,7 @@ def _run_model(name, dataset, done, writer, failures, device, batch_size, progre
         if not todo:  # every row is there from an earlier run: no need to load the weights again
             log(f"{model}: {len(dataset.readable)} photos from an earlier run, 0 now")
             return ModelStatus(model, "evaluated", "", info)
-        clf = Classifier(name, device=device, batch_size=batch_size)
+        clf = load_classifier(name, device, batch_size)
     except Exception as e:  # unknown model, weights unavailable, bad weights, missing runtime
         reason = str(e).strip() or type(e).__name__
         log(f"{name}: not evaluated: {reason}")
@@ -207,74 +184,6 @@ def _run_model(name, dataset, done, writer, failures, device, batch_size, progre
         bar.close()
     log(f"{model}: {len(dataset.readable) - len(todo)} photos from an earlier run, {len(todo)} now")
     return ModelStatus(model, "evaluated", "", info)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.3f}"
-
-
-def _summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], failures: dict) -> dict[str, list[list]]:
-    items = {i.file: i for i in dataset.items}
-    evaluated = [s.name for s in statuses if s.status == "evaluated"]
-    by_model: dict[str, dict[str, dict]] = {m: {} for m in evaluated}
-    for r in rows:
-        if r["model"] in by_model and r["file"] in items and r["file"] not in failures:
-            by_model[r["model"]].setdefault(r["file"], r)
-
-    out = {k: [] for k in ("summary", "per_label", "mcnemar", "calibration", "severity")}
-    for s in statuses:
-        info = s.info
-        meta = [
-            f"{info.params / 1e6:.2f}" if info and info.params else "",
-            info.preprocess.size if info else "",
-            f"{info.preprocess.crop_pct:.3f}" if info else "",
-            info.preprocess.interpolation if info else "",
-        ]
-        if s.status != "evaluated":
-            out["summary"].append([s.name, "", "", "", ""] + meta + [""] * 7 + [f"not available: {s.reason}"])
-            continue
-        got = list(by_model[s.name].values())
-        n = len(got)
-        h1 = sum(int(r["hit1"]) for r in got)
-        h5 = sum(int(r["hit5"]) for r in got)
-        lo1, hi1 = metrics.wilson_interval(h1, n)
-        lo5, hi5 = metrics.wilson_interval(h5, n)
-        conf = [float(r["top5_probs"].split()[0]) for r in got]
-        ece, bins = metrics.calibration(conf, [r["hit1"] == "1" for r in got])
-        distances = [
-            distance_to_set(int(r["top5_indices"].split()[0]), items[r["file"]].accepted)
-            for r in got if r["hit1"] == "0"
-        ]
-        sev_mean, sev_counts = metrics.severity(distances)
-        if n:
-            acc = [_pct(h1 / n), _pct(1 - h1 / n), _pct(h5 / n), _pct(1 - h5 / n)]
-            ci = [_pct(lo1), _pct(hi1), _pct(lo5), _pct(hi5), f"{ece:.4f}"]
-        else:
-            acc, ci = [""] * 4, [""] * 5
-        sev = f"{sev_mean:.3f}" if distances else ""
-        out["summary"].append([s.name] + acc + meta + [n] + ci + [sev, "real"])
-
-        labels: dict[str, list[dict]] = {}
-        for r in got:
-            labels.setdefault(r["label"], []).append(r)
-        for label, lr in sorted(labels.items()):
-            k = len(lr)
-            out["per_label"].append([s.name, label, k, _pct(sum(int(r["hit1"]) for r in lr) / k),
-                                     _pct(sum(int(r["hit5"]) for r in lr) / k)])
-        for b in bins:
-            out["calibration"].append([
-                s.name, b.bin, f"{b.lower:.6f}", f"{b.upper:.6f}", b.count,
-                "" if b.mean_confidence is None else f"{b.mean_confidence:.6f}",
-                "" if b.accuracy is None else f"{b.accuracy:.6f}",
-            ])
-        for d, c in sev_counts.items():
-            out["severity"].append([s.name, d, c])
-
-    for a, b in itertools.combinations(evaluated, 2):
-        common = sorted(by_model[a].keys() & by_model[b].keys())
-        t = metrics.mcnemar([by_model[a][f]["hit1"] == "1" for f in common], [by_model[b][f]["hit1"] == "1" for f in common])
-        out["mcnemar"].append([a, b, t.n, t.both_right, t.a_only, t.b_only, t.both_wrong, f"{t.p_value:.6g}"])
-    return out
 
 
 def evaluate(
@@ -307,13 +216,7 @@ def evaluate(
         writer.close()
 
     rows = read_predictions(pred_path)
-    tables = _summaries(dataset, statuses, rows, failures)
-    _write_csv_atomic(out / "failures.csv", FAILURE_COLUMNS, [[f, e, r] for f, (e, r) in sorted(failures.items())])
-    _write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, tables["summary"])
-    _write_csv_atomic(out / "per_label.csv", PER_LABEL_COLUMNS, tables["per_label"])
-    _write_csv_atomic(out / "mcnemar.csv", MCNEMAR_COLUMNS, tables["mcnemar"])
-    _write_csv_atomic(out / "calibration.csv", CALIBRATION_COLUMNS, tables["calibration"])
-    _write_csv_atomic(out / "severity.csv", SEVERITY_COLUMNS, tables["severity"])
+    write_tables(out, summaries(dataset, statuses, rows, failures), failures)
 
     report = {
         "dataset": {
@@ -328,10 +231,6 @@ def evaluate(
         "models": [{"name": s.name, "status": s.status, "reason": s.reason} for s in statuses],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".evaluate.json.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, out / "evaluate.json")
+    atomic_write(out / "evaluate.json", json.dumps(report, indent=2) + "\n", fsync=True)
     return report
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from topfive.files import atomic_path
+
 DPI = 120
 FEW = 10  # a reliability bin with fewer photos than this is drawn light
 PALETTE = [
@@ -51,8 +53,8 @@ def _place_labels(fig: Figure, ax, items: list[tuple[float, float, str, object]]
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     return path
 
 

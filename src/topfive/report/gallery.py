@@ -1,5 +1,6 @@
-"""The gallery of disagreements: photos whose top-1 differs between the models with weights, and
-small JPEG thumbnails of them for the report folder (never committed: the photos are not ours)."""
+"""The gallery of disagreements: photos whose top-1 differs between the models with weights, small
+JPEG thumbnails of them for the report folder (never committed: the photos are not ours), and the
+report section that shows them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from topfive.report.results import Study, _truthy
+from topfive.files import atomic_path, atomic_write
+from topfive.report.format import shown_text
+from topfive.report.results import Study, display, truthy
+from topfive.tables import markdown_table
 
 GALLERY_SIZE = 12
 THUMB_PX = 176
@@ -28,7 +32,7 @@ def disagreements(study: Study) -> list[tuple[str, str, dict[str, dict]]]:
         top1 = {row["top5_indices"].split()[0] for row in rows.values() if row["top5_indices"].split()}
         if len(rows) < 2 or len(top1) < 2:
             continue
-        mixed = len({_truthy(row["hit1"]) for row in rows.values()}) > 1
+        mixed = len({truthy(row["hit1"]) for row in rows.values()}) > 1
         # most telling first: some model right and some wrong, then the most different answers
         picked[label_of[file]].append(((mixed, len(top1)), file))
     for items in picked.values():
@@ -61,8 +65,8 @@ def thumbnail(src: Path, dest: Path) -> str | None:
     except ImageError as e:
         return e.reason
     img.thumbnail((THUMB_PX, THUMB_PX))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    img.save(dest, "JPEG", quality=80)
+    with atomic_path(dest) as tmp:
+        img.save(tmp, "JPEG", quality=80)
     return None
 
 
@@ -72,5 +76,41 @@ def thumbnail_name(file: str) -> str:
 
 def ignore_folder(folder: Path) -> None:
     """Keeps the thumbnails out of git: they are made from photos that are not redistributable."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".gitignore").write_text("# thumbnails of the photo set: generated, not committed\n*\n")
+    atomic_write(folder / ".gitignore", "# thumbnails of the photo set: generated, not committed\n*\n")
+
+
+def _top5_cells(row: dict, accepted: set[int], names: list[str]) -> str:
+    idx = [int(i) for i in row["top5_indices"].split()]
+    probs = [float(p) for p in row["top5_probs"].split()]
+    labels = row["top5_names"].split("|") if row.get("top5_names") else [names[i] for i in idx]
+    return "; ".join(f"{n}{' ✓' if i in accepted else ''} {p:.2f}" for i, n, p in zip(idx, labels, probs))
+
+
+def section_gallery(study: Study, out_dir: Path, roots: list[Path], names: list[str]) -> list[str]:
+    """The Gallery section; writes the thumbnails into out_dir/gallery (earlier ones removed).
+    roots: folders the photos' relative paths are looked up in; names: ImageNet-1k class names."""
+    lines = ["## Gallery of disagreements", ""]
+    chosen = disagreements(study)
+    if not chosen:
+        return lines + ["No photo where the models with weights disagree at top-1 (or fewer than two such models).", ""]
+    folder = out_dir / "gallery"
+    ignore_folder(folder)
+    for old in folder.glob("*.jpg"):  # thumbnails of an earlier report
+        old.unlink()
+    sets = {k: set(v) for k, v in study.dataset.get("label_sets", {}).items()}
+    lines += [
+        f"Photos where the models' top-1 differ ({len(chosen)} shown), with each model's top-5; ✓ marks a class "
+        "in the photo's accepted set. Thumbnails are made from the local photos and are not committed.", "",
+    ]
+    for file, label, rows in chosen:
+        lines += [f"### `{file}` — label: {label}", ""]
+        src = find_photo(file, roots)
+        thumb = folder / thumbnail_name(file)
+        problem = "photo not found (give --mirror)" if src is None else thumbnail(src, thumb)
+        lines += [f"![{label}](gallery/{thumb.name})" if problem is None
+                  else f"*(no thumbnail: {shown_text(problem)})*", ""]
+        table = [[display(m), "right" if truthy(rows[m]["hit1"]) else "wrong",
+                  _top5_cells(rows[m], sets.get(label, set()), names)]
+                 for m in study.real_models if m in rows]
+        lines += markdown_table(["model", "top-1", "top-5 (probability)"], table, right_from=99)
+    return lines

@@ -16,11 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 # --- reading ---------------------------------------------------------------
 
 
-def _num(value) -> float | None:
+def num(value) -> float | None:
     if value is None or value == "" or (isinstance(value, str) and value.strip().lower() in {"nan", "none", "n/a"}):
         return None
     try:
@@ -30,18 +29,18 @@ def _num(value) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _truthy(value) -> bool:
+def truthy(value) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "1.0"}
 
 
-def _read_csv(path: Path) -> list[dict]:
+def read_csv(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -55,18 +54,26 @@ class Published:
     runtime: str = ""  # what runs the model in evaluate and bench
 
 
-RUNTIME_NAMES = {"litert": "LiteRT", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+RUNTIME_NAMES = {  # the runtime vocabulary's words as the report writes them
+    "torch": "PyTorch eager", "compile": "torch.compile", "onnxruntime": "ONNX Runtime", "int8": "ONNX Runtime int8",
+    "openvino": "OpenVINO", "litert": "LiteRT",
+}
+
+
+def runtime_name(word: str | None) -> str:
+    return RUNTIME_NAMES.get(word or "", word or "")
 
 
 def published(name: str) -> Published:
-    """Published ImageNet-1k figures from the zoo; empty when the zoo does not know the name."""
+    """Published ImageNet-1k figures of the model entry; empty when no entry knows the name."""
     try:
-        from topfive.models.zoo import resolve
+        from topfive.models import resolve
+        from topfive.runtime.registry import card_runtime
 
         info = resolve(name).info
     except Exception:  # unknown name, card not loadable here: no published figures, never guessed
         return Published()
-    runtime = RUNTIME_NAMES.get(info.extra.get("runtime"), info.extra.get("runtime") or "PyTorch eager")
+    runtime = runtime_name(card_runtime(info.family) if not resolve(name).has_module else "torch")
     return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source, runtime)
 
 
@@ -93,7 +100,7 @@ class Study:
 
     def has_weights(self, model: str) -> bool:
         row = self.summary.get(model)
-        return bool(row) and row.get("weights", "").strip() == "real" and _num(row.get("top1")) is not None
+        return bool(row) and row.get("weights", "").strip() == "real" and num(row.get("top1")) is not None
 
     @property
     def real_models(self) -> list[str]:
@@ -108,8 +115,8 @@ class Study:
 
     def throughput(self, model: str, bs: int) -> float | None:
         row = self.bench.get(model, {})
-        value = _num(row.get(f"throughput_bs{bs}"))
-        return value if value is not None else _num((row.get("throughput_img_s") or {}).get(str(bs)))
+        value = num(row.get(f"throughput_bs{bs}"))
+        return value if value is not None else num((row.get("throughput_img_s") or {}).get(str(bs)))
 
 
 def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Study:
@@ -117,20 +124,20 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
     say so instead of showing numbers."""
     ed = Path(eval_dir) if eval_dir else None
     bd = Path(bench_dir) if bench_dir else None
-    summary = {r["model"]: r for r in _read_csv(ed / "summary.csv")} if ed else {}
-    meta = _read_json(ed / "evaluate.json") if ed else {}
-    bench_json = _read_json(bd / "bench.json") if bd else {}
+    summary = {r["model"]: r for r in read_csv(ed / "summary.csv")} if ed else {}
+    meta = read_json(ed / "evaluate.json") if ed else {}
+    bench_json = read_json(bd / "bench.json") if bd else {}
     bench = {r["model"]: r for r in bench_json.get("results", [])}
     if bd:  # the CSV is the stable contract; the JSON adds the per-batch-size dict
-        for r in _read_csv(bd / "bench.csv"):
+        for r in read_csv(bd / "bench.csv"):
             bench[r["model"]] = {**r, **bench.get(r["model"], {})}
     # bench keeps the names as given ("alexnet"), evaluate writes canonical ones ("alexnet:IMAGENET1K_V1");
     # bench.json's "canonical" joins the two
     bench = {(r.get("canonical") or m): r for m, r in bench.items()}
     calibration, severity = defaultdict(list), defaultdict(list)
-    for r in _read_csv(ed / "calibration.csv") if ed else []:
+    for r in read_csv(ed / "calibration.csv") if ed else []:
         calibration[r["model"]].append(r)
-    for r in _read_csv(ed / "severity.csv") if ed else []:
+    for r in read_csv(ed / "severity.csv") if ed else []:
         severity[r["model"]].append((int(float(r["distance"])), int(float(r["count"]))))
     models = list(summary) + [m for m in bench if m not in summary]
     return Study(
@@ -142,12 +149,12 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
         environment=bench_json.get("environment", {}),
         dataset=meta.get("dataset", {}),
         model_status=meta.get("models", []),
-        per_label=_read_csv(ed / "per_label.csv") if ed else [],
-        mcnemar=_read_csv(ed / "mcnemar.csv") if ed else [],
+        per_label=read_csv(ed / "per_label.csv") if ed else [],
+        mcnemar=read_csv(ed / "mcnemar.csv") if ed else [],
         calibration=dict(calibration),
         severity=dict(severity),
-        predictions=_read_csv(ed / "predictions.csv") if ed else [],
-        failures=_read_csv(ed / "failures.csv") if ed else [],
+        predictions=read_csv(ed / "predictions.csv") if ed else [],
+        failures=read_csv(ed / "failures.csv") if ed else [],
         created=meta.get("created", ""),
         published={m: published(m) for m in models},
     )
@@ -168,11 +175,11 @@ def short(name: str) -> str:
     return display(name).replace(":IMAGENET1K_", " ")
 
 
-def _calibration_bins(study: Study, model: str) -> list[tuple[float, float, int, float, float]]:
+def calibration_bins(study: Study, model: str) -> list[tuple[float, float, int, float, float]]:
     bins = []
     for r in sorted(study.calibration.get(model, []), key=lambda r: int(float(r["bin"]))):
-        conf, acc = _num(r["mean_confidence"]) or 0.0, _num(r["accuracy"]) or 0.0
-        lower, upper = _num(r["lower"]) or 0.0, _num(r["upper"]) or 0.0
+        conf, acc = num(r["mean_confidence"]) or 0.0, num(r["accuracy"]) or 0.0
+        lower, upper = num(r["lower"]) or 0.0, num(r["upper"]) or 0.0
         if max(conf, acc, upper) > 1.0001:  # written in percent: bring to 0..1
             conf, acc, lower, upper = conf / 100, acc / 100, lower / 100, upper / 100
         bins.append((lower, upper, int(float(r["count"])), conf, acc))
@@ -181,8 +188,8 @@ def _calibration_bins(study: Study, model: str) -> list[tuple[float, float, int,
 
 def ece_fraction(study: Study, model: str) -> float | None:
     """The summary's ECE as a fraction 0..1 (the bins decide whether it was written in percent)."""
-    value = _num(study.summary.get(model, {}).get("ece"))
-    bins = _calibration_bins(study, model)
+    value = num(study.summary.get(model, {}).get("ece"))
+    bins = calibration_bins(study, model)
     total = sum(b[2] for b in bins)
     from_bins = sum(b[2] / total * abs(b[3] - b[4]) for b in bins) if total else None
     if value is None:
@@ -196,28 +203,28 @@ def memory_growth(row: dict) -> tuple[float | None, float | None, float | None]:
     """(load, run, activations) in MiB: bench's peak RSS growth over the process baseline while
     loading and while running, and the run peak over the RSS once loaded (`rss_loaded_mib`, in
     bench.json only): what running adds on top of the loaded model."""
-    load, run, loaded = (_num(row.get(k)) for k in ("rss_load_mib", "rss_run_mib", "rss_loaded_mib"))
+    load, run, loaded = (num(row.get(k)) for k in ("rss_load_mib", "rss_run_mib", "rss_loaded_mib"))
     return load, run, (run - loaded if run is not None and loaded is not None else None)
 
 
 def weights_mib(study: Study, model: str) -> float | None:
-    b = _num(study.bench.get(model, {}).get("weight_bytes"))
+    b = num(study.bench.get(model, {}).get("weight_bytes"))
     return b / 2**20 if b is not None else None
 
 
 def params_m(study: Study, model: str) -> float | None:
-    b = _num(study.bench.get(model, {}).get("params"))
+    b = num(study.bench.get(model, {}).get("params"))
     if b is not None:
         return b / 1e6
     p = study.published.get(model) or Published()
     if p.params:
         return p.params / 1e6
-    return _num(study.summary.get(model, {}).get("param_count"))  # already millions (timm's column)
+    return num(study.summary.get(model, {}).get("param_count"))  # already millions (timm's column)
 
 
 def gmacs(study: Study, model: str) -> tuple[float | None, str]:
     row = study.bench.get(model, {})
-    g = _num(row.get("gmacs"))
+    g = num(row.get("gmacs"))
     if g is not None:
         return g, row.get("gmacs_counter", "")
     p = study.published.get(model) or Published()
@@ -226,7 +233,7 @@ def gmacs(study: Study, model: str) -> tuple[float | None, str]:
 
 def pre_share(row: dict) -> float | None:
     """Share of end-to-end time per image spent decoding and preprocessing, percent."""
-    dec, pre, e2e = _num(row.get("decode_ms")), _num(row.get("preprocess_ms")), _num(row.get("end_to_end_img_s"))
+    dec, pre, e2e = num(row.get("decode_ms")), num(row.get("preprocess_ms")), num(row.get("end_to_end_img_s"))
     if dec is None or pre is None or not e2e:
         return None
     return min(100.0, 100 * (dec + pre) / (1000 / e2e))
@@ -236,18 +243,18 @@ def pareto_front(study: Study) -> list[str]:
     """Models with weights that no other model beats on both top-1 and batch-1 latency, fastest first."""
     pts = []
     for m in study.real_models:
-        lat = _num(study.bench.get(m, {}).get("latency_ms_median"))
+        lat = num(study.bench.get(m, {}).get("latency_ms_median"))
         if lat is not None:
-            pts.append((lat, _num(study.summary[m]["top1"]), m))
+            pts.append((lat, num(study.summary[m]["top1"]), m))
     front = [
         m for lat, acc, m in pts
         if not any(l2 <= lat and a2 >= acc and (l2, a2) != (lat, acc) for l2, a2, _ in pts)
     ]
-    return sorted(front, key=lambda m: _num(study.bench[m]["latency_ms_median"]))
+    return sorted(front, key=lambda m: num(study.bench[m]["latency_ms_median"]))
 
 
 def mcnemar_p(study: Study, a: str, b: str) -> tuple[float | None, dict | None]:
     for r in study.mcnemar:
         if {r["model_a"], r["model_b"]} == {a, b}:
-            return _num(r["p_value"]), r
+            return num(r["p_value"]), r
     return None, None

@@ -1,0 +1,55 @@
+"""What the study uses when it is not told otherwise: models, photo set, folders, thresholds.
+
+Photo and model-card folders are never looked for beside the checkout: they come from options
+(`topfive report --mirror DIR --cards DIR`) or from the environment ($TOPFIVE_EVAL_DIR,
+$TOPFIVE_MODELS_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODELS = (
+    "alexnet", "googlenet", "resnet50",  # classic architectures: measured on their architecture when offline
+    "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+)
+DEFAULT_OUT = "report"
+DEFAULT_DATA = "builtin:eval"  # the public set's manifest shipped in the package
+EVAL_DIR_ENV = "TOPFIVE_EVAL_DIR"  # a local copy of the photo set (what --mirror gives)
+MODELS_DIR_ENV = "TOPFIVE_MODELS_DIR"  # model cards with their files (what --cards gives)
+BENCH_BATCH_SIZES = (1, 16)
+
+SIGNIFICANCE = 0.05
+NOT_AVAILABLE = "weights not available here"
+
+
+def _env_folder(variable: str) -> Path | None:
+    value = os.environ.get(variable, "").strip()
+    return Path(value) if value else None
+
+
+def default_mirror() -> Path | None:
+    """$TOPFIVE_EVAL_DIR when set: where the photos of the set are read from."""
+    return _env_folder(EVAL_DIR_ENV)
+
+
+def default_card_dir() -> Path | None:
+    """$TOPFIVE_MODELS_DIR when set: the model cards added to the default study."""
+    return _env_folder(MODELS_DIR_ENV)
+
+
+def card_paths(folder: Path | str | None) -> list[str]:
+    """The model cards (`*.json`) of a folder, sorted, as paths under the folder as given."""
+    if folder is None:
+        return []
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder of model cards (--cards, ${MODELS_DIR_ENV})")
+    return sorted(str(p) for p in folder.glob("*.json"))
+
+
+def default_models(cards: Path | str | None = None) -> list[str]:
+    """The classic architectures + EfficientNet-Lite, plus every model card of `cards`
+    (default: $TOPFIVE_MODELS_DIR when set)."""
+    return list(DEFAULT_MODELS) + card_paths(cards if cards is not None else default_card_dir())
