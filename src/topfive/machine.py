@@ -23,6 +23,24 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features that change the speed or the numerics of a runtime (int8 kernels without VNNI
+# saturate; OpenVINO picks bf16 where avx512_bf16 or AMX exists).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def isa_flags() -> tuple[str, ...]:
+    """Which of ISA_FLAGS this CPU has (read from /proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return tuple(flag for flag in ISA_FLAGS if flag in present)
+    except OSError:
+        pass
+    return ()
+
+
 def cpu_description() -> str:
     """E.g. "AMD EPYC 7B13 (2 logical CPUs)"."""
     return f"{cpu_name()} ({os.cpu_count()} logical CPUs)"
