@@ -22,6 +22,7 @@ _EXPORTS = {
     "NotAnImage": "decode.images",
     "CorruptImage": "decode.images",
     "ImageTooLarge": "decode.images",
+    "ImageUnreadable": "decode.images",
     "WeightsUnavailable": "models.weights",
     "WeightsFileError": "models.weights",
 }

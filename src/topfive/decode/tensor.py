@@ -10,44 +10,40 @@ on all 569 eval photos, nvjpeg on CUDA need not.
 Anything else goes to the Pillow decoder, input by input: PNG and other formats, PIL images, CMYK
 JPEGs, JPEGs that do not end in an EOI marker (Pillow then decides whether they are truncated),
 JPEGs decode_jpeg rejects, and specs with nearest interpolation. Unreadable inputs get the same
-typed ImageErrors as `images.load_image`, so a batch goes on without them.
+typed ImageErrors as `images.load_image`, so a batch goes on without them; so do JPEGs cut short
+and re-terminated, which decode_jpeg fills with grey (the checks of decode/jpeg.py, as Pillow's).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
-from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from topfive.decode.base import default_workers, map_in_parts
 from topfive.decode.images import (
-    MAX_IMAGE_PIXELS,
+    CorruptImage,
     ImageError,
-    ImageNotFound,
     ImageSource,
-    ImageTooLarge,
+    ImageUnreadable,
     NotAnImage,
     check_file,
+    check_size,
     describe,
 )
+from topfive.decode.jpeg import BLANK, BLANK_LUMA, LUMA, JpegHeader, cut_short, ends_with_eoi, read_header
 from topfive.decode.pillow import PillowDecoder
 from topfive.decode.resample import FILTERS, resize_crop
 from topfive.transforms import PreprocessSpec, pixels, to_layout
 
 # torchvision 0.29 warns on every decode that TorchCodec supersedes it; nothing to act on here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
-
-JPEG_EOI = b"\xff\xd9"
-COMPONENTS = {"L": 1, "RGB": 3, "YCbCr": 3, "CMYK": 4}  # Pillow's JPEG modes -> colour components
 
 # Pillow's ImageOps.exif_transpose for EXIF orientations 2..8, on (..., H, W) tensors. decode_jpeg's
 # own apply_exif_orientation works on CPU only, so it is done here, the same way on every device.
@@ -63,14 +59,6 @@ ORIENTATIONS = {
 
 
 @dataclass(frozen=True)
-class JpegHeader:
-    width: int
-    height: int
-    components: int
-    orientation: int  # EXIF orientation, 1 = upright
-
-
-@dataclass(frozen=True)
 class ReadSource:
     """One source after its reader thread: its bytes, and the JPEG header when decode_jpeg is to
     take it (None: the Pillow decoder takes it), and its pixels when the reader decoded them."""
@@ -78,32 +66,6 @@ class ReadSource:
     data: bytes | torch.Tensor | None
     header: JpegHeader | None = None
     decoded: torch.Tensor | None = None
-
-
-def read_header(data) -> JpegHeader | None:
-    """Size, colour components and EXIF orientation of a JPEG, read by Pillow from its header
-    alone (Image.open decodes no pixels); None for anything Pillow does not open as a JPEG, whose
-    verdict the Pillow decoder then gives with its typed error. `data`: bytes or any buffer."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.format != "JPEG" or img.mode not in COMPONENTS or min(img.size) == 0:
-                    return None
-                orientation = img.getexif().get(0x0112, 1)
-                return JpegHeader(img.width, img.height, COMPONENTS[img.mode],
-                                  orientation if orientation in range(1, 9) else 1)
-    except Exception:  # whatever Pillow raises on a bad header, its decoder names it as a typed error
-        return None
-
-
-def ends_with_eoi(data) -> bool:
-    """Whether the JPEG ends in an EOI marker, ignoring zero padding after it."""
-    view = memoryview(data).cast("B")
-    end = len(view)
-    while end and view[end - 1] == 0:
-        end -= 1
-    return view[end - 2 : end] == JPEG_EOI
 
 
 def read_source(source: ImageSource) -> bytes | torch.Tensor | None:
@@ -115,11 +77,15 @@ def read_source(source: ImageSource) -> bytes | torch.Tensor | None:
         return source
     if not isinstance(source, (str, os.PathLike)):
         return None
+    check_file(source, describe(source))  # before reading: a FIFO or a device is never opened
     try:
         data = read_file(os.fspath(source))
-    except RuntimeError:
-        check_file(Path(source), describe(source))  # missing, a directory: the typed error
-        raise ImageNotFound(describe(source), "permission denied or unreadable") from None
+    except RuntimeError:  # e.g. a name that is not UTF-8, which read_file cannot pass on: Python's open can
+        try:
+            with open(source, "rb") as f:
+                data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
+        except OSError as e:
+            raise ImageUnreadable.from_os_error(describe(source), e) from None
     if not data.numel():
         raise NotAnImage(describe(source), "empty file (0 bytes)")
     return data
@@ -138,11 +104,9 @@ def decodable(source: ImageSource, data: bytes | torch.Tensor | None) -> JpegHea
     header = read_header(data)
     if header is None or header.components not in (1, 3) or not ends_with_eoi(data):
         return None
-    if header.width * header.height > MAX_IMAGE_PIXELS:
-        raise ImageTooLarge(
-            describe(source),
-            f"{header.width}x{header.height} pixels exceeds the limit of {MAX_IMAGE_PIXELS:,}",
-        )
+    check_size(describe(source), header.width, header.height)
+    if header.progressive and (reason := cut_short(data, True)):  # the scans it lacks show before decoding
+        raise CorruptImage(describe(source), reason)
     return header
 
 
@@ -249,6 +213,7 @@ class TensorDecoder:
             if t is not None:
                 turn = ORIENTATIONS.get(results[i].header.orientation)
                 upright[i] = turn(t) if turn else t
+        blank = blank_corners([decoded[i] for i in upright]) if upright else None
         ready: dict[int, torch.Tensor] = {}
         for i in range(len(sources)):  # the Pillow decoder for everything decode_jpeg did not take
             if errors[i] is None and i not in upright:
@@ -257,7 +222,37 @@ class TensorDecoder:
                 except ImageError as e:
                     errors[i] = e
         good = [i for i in range(len(sources)) if errors[i] is None]
-        return (assemble(good, upright, ready, spec, device) if good else None), errors
+        batch = assemble(good, upright, ready, spec, device) if good else None
+        if blank is None:
+            return batch, errors
+        blank = dict(zip(upright, blank.tolist()))
+        return self.without_cut_short(sources, results, decoded, blank, good, batch, errors)
+
+    def without_cut_short(self, sources, results, decoded, blank: dict[int, bool], good: list[int], batch,
+                          errors: list[ImageError | None]) -> tuple[torch.Tensor | None, list[ImageError | None]]:
+        """The batch and errors once the JPEGs cut short are out: those whose last pixel is the grey of
+        no data (`blank`, per source index; read back after the batch was queued, so that on CUDA the
+        check waits for no more than the batch itself) are checked on their bytes (jpeg.cut_short)."""
+        cut = []
+        for i in (i for i, grey in blank.items() if grey):
+            data = results[i].data
+            data = data.numpy() if isinstance(data, torch.Tensor) else data
+            reason = cut_short(data, results[i].header.progressive, tuple(decoded[i][:, -1, -1].tolist()))
+            if reason:
+                errors[i] = CorruptImage(describe(sources[i]), reason)
+                cut.append(i)
+        if not cut:
+            return batch, errors
+        rows = [r for r, i in enumerate(good) if i not in cut]
+        return (batch[torch.tensor(rows, device=batch.device)] if rows else None), errors
+
+
+def blank_corners(images: list[torch.Tensor]) -> torch.Tensor:
+    """Per decoded JPEG (3, H, W, as stored): whether its last pixel is the grey of a block without
+    data (jpeg.blank), as one bool tensor on their device, read back once per batch."""
+    corners = torch.stack([t[:, -1, -1] for t in images]).to(torch.float32)
+    luma = corners @ torch.tensor(LUMA, device=corners.device)
+    return (luma - BLANK).abs() <= BLANK_LUMA
 
 
 def assemble(good: list[int], upright: dict[int, torch.Tensor], ready: dict[int, torch.Tensor],
