@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections import deque
@@ -16,12 +17,16 @@ from PIL import Image
 from topfive.decode import check_decoder, make_decoder
 from topfive.decode.base import Decoder, default_workers
 from topfive.decode.images import ImageError, ImageSource, describe
+from topfive.runtime.base import NonFiniteOutput
 from topfive.decode.pillow import PillowDecoder, draft_size
 from topfive.imagenet import classes
 from topfive.models import resolve
 
 ERRORS = ("raise", "collect")
 
+
+
+FAILED = (ImageError, NonFiniteOutput)  # what makes one input a Failure while the others go on
 
 @dataclass(frozen=True)
 class ClassScore:
@@ -58,6 +63,12 @@ class Failure:
 def is_one_source(inputs) -> bool:
     """Whether `inputs` is one image source rather than an iterable of them."""
     return isinstance(inputs, (str, bytes, os.PathLike, Image.Image)) or not isinstance(inputs, Iterable)
+
+
+def check_top_k(top_k) -> None:
+    """ValueError unless top_k is a whole number >= 1: torch's topk fails on it later, and less clearly."""
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ValueError(f"top_k must be at least 1, not {top_k!r}")
 
 
 def _chosen_runtime(runtime, backend):
@@ -204,16 +215,31 @@ class Classifier:
         try:
             with ThreadPoolExecutor(self.prefetch) as batches, ThreadPoolExecutor(self.workers) as readers:
                 for chunk, batch, errors in self._prepared_ahead(batches, self.decoder(readers), chunks):
-                    tops = iter(self._top(self.runtime.probabilities(batch), top_k) if batch is not None else [])
+                    tops, bad, non_finite = self._answers(batch, top_k)
+                    row = 0
                     for source, error in zip(chunk, errors):
-                        yield source, (error if error is not None else Prediction(describe(source), self.name, next(tops)))
+                        if error is None:
+                            error = non_finite if row in bad else None
+                            result = error if error is not None else Prediction(describe(source), self.name, tops[row])
+                            row += 1
+                        yield source, (error if error is not None else result)
                     if bar is not None:
                         bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
 
-    def _failure(self, source: ImageSource, error: ImageError) -> Failure:
+    def _answers(self, batch, top_k: int) -> tuple[list, set[int], NonFiniteOutput | None]:
+        """(top-k per row, rows without a finite answer, their error): a NaN row fails that image
+        alone, the batch's other answers stand."""
+        if batch is None:
+            return [], set(), None
+        try:
+            return self._top(self.runtime.probabilities(batch), top_k), set(), None
+        except NonFiniteOutput as e:
+            return self._top(e.probabilities, top_k), set(e.rows), e
+
+    def _failure(self, source: ImageSource, error: ImageError | NonFiniteOutput) -> Failure:
         return Failure(describe(source), self.name, type(error).__name__, error.reason)
 
     def iter_predict(
@@ -223,10 +249,15 @@ class Classifier:
 
         Decoding runs in worker threads ahead of the model: while it runs on batch k, the workers
         decode and preprocess batches k+1 .. k+prefetch (at most prefetch + 1 batches are held).
+        A bad top_k raises here, not at the first next().
         """
+        check_top_k(top_k)
+        return self._predictions(sources, top_k, progress)
+
+    def _predictions(self, sources: Iterable[ImageSource], top_k: int, progress: bool) -> Iterator[Prediction | Failure]:
         with closing(self._results(list(sources), top_k, progress)) as results:
             for source, result in results:
-                yield self._failure(source, result) if isinstance(result, ImageError) else result
+                yield self._failure(source, result) if isinstance(result, FAILED) else result
 
     def predict(
         self, inputs: ImageSource | Iterable[ImageSource], top_k: int = 5, errors: str = "raise"
@@ -238,12 +269,13 @@ class Classifier:
         """
         if errors not in ERRORS:
             raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, not {errors!r}")
+        check_top_k(top_k)
         single = is_one_source(inputs)
         items = [inputs] if single else list(inputs)
         out: list[Prediction | Failure] = []
         with closing(self._results(items, top_k)) as results:
             for source, result in results:
-                if isinstance(result, ImageError):
+                if isinstance(result, FAILED):
                     if errors == "raise":
                         raise result
                     result = self._failure(source, result)

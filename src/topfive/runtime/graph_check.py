@@ -1,11 +1,26 @@
 """A model card checked against the graph a runtime loaded: input name, dtype, layout and size;
-output name. Every graph runtime (base.GraphRuntime) reports the same attributes, so one check
-serves ONNX Runtime, OpenVINO and LiteRT alike."""
+output name and size. Every graph runtime (base.GraphRuntime) reports the same attributes, so one
+check serves ONNX Runtime, OpenVINO and LiteRT alike.
+
+The output size is what keeps labels honest: a card claiming 1001 classes (background first) for
+a 1000-class model would shift every label by one without any error. Where the graph's output
+shape is static it is checked at load; where it is dynamic, the runtime checks the first output
+(and every later one) against the card and raises the same CardError."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from topfive.models.cards import Card, CardError
 from topfive.runtime.base import GraphRuntime
+
+
+def output_size_error(card: Card, got: int) -> CardError:
+    return CardError(
+        card.path,
+        "output.num_classes",
+        f"{card.num_classes} (label_offset {card.label_offset}), but the model outputs {got} scores per image",
+    )
 
 
 def check_graph(card: Card, runtime: GraphRuntime) -> None:
@@ -29,3 +44,6 @@ def check_graph(card: Card, runtime: GraphRuntime) -> None:
         )
     if card.output_name and card.output_name not in outputs:
         raise CardError(card.path, "output.name", f"{card.output_name!r}, but the model's output is {outputs}")
+    if runtime.output_size is not None and runtime.output_size != card.num_classes:
+        raise output_size_error(card, runtime.output_size)
+    runtime.size_error = partial(output_size_error, card)

@@ -2,11 +2,17 @@
 
 Quantized outputs are dequantized with the tensor's own scale and zero point. Models saved with
 batch 1 whose graph does not resize (a Reshape to [1, classes]) run one image at a time.
+
+The interpreter holds each call's state (its input and output buffers, the batch it is allocated
+for), so a lock makes resize, set, invoke and read one step: otherwise threads sharing a runtime
+resize it under one another (RuntimeError) or read one another's output. Callers take turns; each
+call still uses the interpreter's `threads` cores.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -56,6 +62,7 @@ class LiteRtRuntime(GraphRuntime):
         self.input_shape = [int(d) for d in signature]
         self.input_dtype = np.dtype(self.input["dtype"]).name
         self.output_names = [self.output["name"]]
+        self.output_shape = [int(d) for d in self.output.get("shape_signature", self.output["shape"])]
         self.fixed_batch = None if signature[0] == -1 else int(signature[0])
         self.output_kind, self.label_offset = output_kind, label_offset
         scale, zero_point = self.output["quantization"]
@@ -64,15 +71,18 @@ class LiteRtRuntime(GraphRuntime):
             raise ValueError(f"{path}: integer output without a scale")
         self.quantization = (scale, zero_point) if integral else None
         self.allocated_batch = int(self.input["shape"][0])
+        self.lock = threading.Lock()
 
     def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) != self.allocated_batch:
-            self.interpreter.resize_tensor_input(self.input["index"], list(batch.shape))
-            self.interpreter.allocate_tensors()
-            self.allocated_batch = len(batch)
-        self.interpreter.set_tensor(self.input["index"], batch)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output["index"]).copy()
+        with self.lock:
+            if len(batch) != self.allocated_batch:
+                self.interpreter.resize_tensor_input(self.input["index"], list(batch.shape))
+                self.interpreter.allocate_tensors()
+                self.allocated_batch = len(batch)
+            self.interpreter.set_tensor(self.input["index"], batch)
+            self.interpreter.invoke()
+            # a copy, taken under the lock: the output buffer is the next call's to overwrite
+            return self.interpreter.get_tensor(self.output["index"]).copy()
 
     def raw(self, batch: np.ndarray) -> np.ndarray:
         batch = batch.astype(self.input["dtype"], copy=False)

@@ -1,6 +1,10 @@
 """The "onnxruntime" and "int8" runtimes: an ONNX file in ONNX Runtime (CPU, or CUDA where the
 provider exists) -- an ONNX model card, a zoo model's export (export.py) or its int8 quantisation
-(quantize.py)."""
+(quantize.py).
+
+Safe to share between threads as it is: ONNX Runtime documents `InferenceSession.run` as
+thread-safe (each call has its own buffers), so no lock would serialise the callers.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +59,9 @@ class OnnxRuntime(GraphRuntime):
         self.input_name = first.name
         self.input_shape = [d if isinstance(d, int) else -1 for d in first.shape]
         self.input_dtype = ONNX_DTYPES.get(first.type, first.type)
-        self.output_names = [o.name for o in self.session.get_outputs()][:1]  # the one topfive reads
+        first_output = self.session.get_outputs()[0]  # the one topfive reads
+        self.output_names = [first_output.name]
+        self.output_shape = [d if isinstance(d, int) else -1 for d in first_output.shape]
 
     @property
     def threads(self) -> int:

@@ -7,11 +7,17 @@ Quantized layers of an int8 graph still run in int8.
 
 A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it;
 otherwise batches are run one slice at a time.
+
+Each thread runs its own infer request (`compiled.create_infer_request()`, made on its first call):
+a request holds its input and output tensors, and the compiled model's own `__call__` reuses one
+request for every caller, so threads sharing it would fail or read one another's output. Requests
+share the compiled graph and weights; each adds its own activation buffers.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -75,7 +81,12 @@ class OpenVinoRuntime(GraphRuntime):
             self.fixed_batch = None
         elif self.fixed_batch:
             model = read()  # undo the trial reshape with a fresh copy of the graph
+        out_shape = model.outputs[0].get_partial_shape()
+        self.output_shape = (
+            [d.get_length() if d.is_static else -1 for d in out_shape] if out_shape.rank.is_static else []
+        )
         self.compiled = self.core.compile_model(model, "CPU", self.config)
+        self.requests = threading.local()
 
     def make_batch_dynamic(self, ov, model) -> bool:
         """Reshape the input to a dynamic batch; it worked when the output batch became dynamic too.
@@ -98,9 +109,19 @@ class OpenVinoRuntime(GraphRuntime):
         """The precision the compiled model runs floating-point layers in, as OpenVINO reports it ("f32")."""
         return self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
 
+    def request(self):
+        """This thread's infer request, made on its first call."""
+        request = getattr(self.requests, "request", None)
+        if request is None:
+            request = self.requests.request = self.compiled.create_infer_request()
+        return request
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        # the outputs are copied out of the request (share_outputs=False): its next run overwrites them
+        return self.request().infer({0: batch}, share_inputs=True, share_outputs=False)[0]
+
     def raw(self, batch: np.ndarray) -> np.ndarray:
-        scores = run_in_slices(lambda b: self.compiled(b)[0], batch, self.fixed_batch)
-        return scores.reshape(len(batch), -1)
+        return run_in_slices(self.infer, batch, self.fixed_batch).reshape(len(batch), -1)
 
 
 def build(request) -> OpenVinoRuntime:

@@ -134,18 +134,20 @@ def auto(request):
     if request.device.startswith("cpu") and importlib.util.find_spec("onnxruntime") is not None:
         try:
             request.kind = "onnxruntime"
-            return build("onnxruntime", request)
+            return finish(request, build("onnxruntime", request))
         except Exception as e:  # noqa: BLE001  (the reference path still works)
             warnings.warn(
                 f"{request.model_name}: ONNX export/run failed ({type(e).__name__}: {e}); running eager torch"
             )
             request.module = module
     request.kind = "torch"
-    return build("torch", request)
+    return finish(request, build("torch", request))
 
 
 def finish(request, runtime):
-    """A card's runtime, checked against the card (input name, dtype, layout, size; output name)."""
+    """The runtime, named after its model (its errors name it); a card's checked against the card
+    (input name, dtype, layout, size; output name and size)."""
+    runtime.model = request.model_name
     if request.is_card:
         from topfive.runtime.graph_check import check_graph
 

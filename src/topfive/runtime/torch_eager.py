@@ -3,6 +3,9 @@
 channels_last ran 1.1x (ResNet-50) to 1.4x (EfficientNet-Lite0) faster than NCHW on CPU with the
 same top-1 on all 569 photos of the eval set (docs/performance.md). `channels_last=False` gives
 plain NCHW; `amp` (a torch dtype) runs the forward under autocast, as `topfive bench --amp` does.
+
+Safe to share between threads: an eval-mode module in inference mode keeps no state between calls,
+and autocast is a per-thread setting.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 
 import torch
 
-from topfive.runtime.base import Runtime
+from topfive.runtime.base import Runtime, checked
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -64,7 +67,7 @@ class TorchRuntime(Runtime):
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             logits = self.forward(self.input(batch))
-        return logits.float().softmax(dim=-1).cpu()
+        return checked(logits.float().softmax(dim=-1).cpu(), self.model)
 
 
 def build(request) -> TorchRuntime:

@@ -18,8 +18,8 @@ The schema (required unless marked optional):
     output {name?, kind logits|probabilities, num_classes, label_offset? (0)}
                      -- num_classes - label_offset must be 1000
     notes? str
-Input name, dtype, layout and size and the output name are checked against the graph itself when a
-runtime loads it.
+Input name, dtype, layout and size and the output name and size (num_classes) are checked against
+the graph itself when a runtime loads it; an output size the graph leaves dynamic, at its first run.
 """
 
 from __future__ import annotations
