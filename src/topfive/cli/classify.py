@@ -29,17 +29,19 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-
 def run(args) -> int:
     from topfive import output
-    from topfive.decode.images import find_images
+    from topfive.decode.images import ImageUnreadable, find_images
     from topfive.predict import Classifier, Failure
+    from topfive.models.cards import CardError
+    from topfive.runtime.base import OutputSizeError
 
     if args.top_k < 1:
         return fail("--top-k must be at least 1")
     if args.decode == "tensor" and args.draft:
         return fail("--draft is Pillow's draft decoding; it does not combine with --decode tensor")
-    paths = find_images(args.paths, recursive=args.recursive)
+    unreadable: dict[str, str] = {}
+    paths = find_images(args.paths, recursive=args.recursive, problems=unreadable)
     if not paths:
         return fail("no image files found in " + ", ".join(args.paths))
     results, broken_models = [], 0
@@ -54,12 +56,21 @@ def run(args) -> int:
             print(f"topfive: {name}: {e}", file=sys.stderr)
             broken_models += 1
             continue
-        results.extend(clf.iter_predict(paths, top_k=args.top_k, progress=sys.stderr.isatty()))
+        # What could not be stat'ed or listed is reported here, in its place, and never given to the decoder.
+        readable = [p for p in paths if p not in unreadable]
+        try:
+            predicted = iter(list(clf.iter_predict(readable, top_k=args.top_k, progress=sys.stderr.isatty())))
+        except (CardError, OutputSizeError) as e:  # a model whose output is not what its card says
+            print(f"topfive: {name}: {e}", file=sys.stderr)
+            broken_models += 1
+            continue
+        results.extend(Failure(p, clf.name, ImageUnreadable.__name__, unreadable[p]) if p in unreadable
+                       else next(predicted) for p in paths)
     if broken_models == len(args.model):
         return 2
     failures = [r for r in results if isinstance(r, Failure)]
     for f in failures:
-        print(f"topfive: {f.source}: {f.reason}", file=sys.stderr)
+        print(f"topfive: {output.shown(f.source)}: {output.shown(f.reason)}", file=sys.stderr)
     sys.stdout.write(output.render_predictions(results, args.format))
     if failures:
         print(f"topfive: {len(failures)} of {len(results)} inputs failed", file=sys.stderr)

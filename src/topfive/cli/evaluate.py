@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--data", required=True, metavar="PATH",
                    help="a folder per label, a CSV (file,label), a manifest CSV (or a folder holding manifest.csv), "
-                   "or builtin:eval (the public set's manifest shipped with topfive)")
+                   "or builtin:eval (the public set's manifest shipped with topfive). A CSV is UTF-8; its file names "
+                   "are relative to its folder (or --mirror) and must stay inside it (see --allow-outside)")
     p.add_argument("--models", "-m", type=models_arg, default=DEFAULT_MODEL,
                    help="comma-separated model names (default: %(default)s)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the result files; a rerun resumes")
@@ -26,6 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", metavar="DIR", help="where downloaded photos are kept (default: $TOPFIVE_CACHE/photos "
                    "or ~/.cache/topfive/photos)")
     p.add_argument("--no-download", action="store_true", help="never download a manifest's photos")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="accept a CSV or manifest whose file names are absolute or climb out of the set's folder "
+                   "with ..; without it such a set is refused, so that a set cannot make topfive read other files")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
     p.set_defaults(run=run)
@@ -39,7 +43,7 @@ def run(args) -> int:
     progress = sys.stderr.isatty()
     try:
         dataset = load_dataset(args.data, mirror=args.mirror, cache=args.cache,
-                               download=not args.no_download, progress=progress)
+                               download=not args.no_download, progress=progress, allow_outside=args.allow_outside)
     except (DatasetError, LabelError) as e:
         return fail(str(e))
     missing = dataset.missing

@@ -37,7 +37,7 @@ def run(args) -> int:
             try:
                 for path in mirror(card_entry(name).card):
                     print(f"{name}: {path}")
-            except (CardError, ValueError) as e:
+            except (CardError, ValueError, OSError) as e:  # OSError: e.g. a cache or mirror we may not write
                 print(f"topfive: {name}: {e}", file=sys.stderr)
                 failed += 1
         return 1 if failed else 0

@@ -1,7 +1,8 @@
 """Labelled photo sets: a folder per label, a CSV (`file,label`), or a manifest.
 
 - Folder per label: `DATA/<label>/*.jpg` (sub-folders of a label folder count too).
-- CSV with a header and at least `file,label`; files are relative to the CSV's folder.
+- CSV (UTF-8) with a header and at least `file,label`; files are relative to the CSV's folder and
+  confined to it (see load_dataset).
 - Manifest: a CSV with the columns
   `file,sha256,label,accepted_imagenet_indices,source_repo,source_commit,source_path,source_dataset,license`.
   Rows carry their accepted ImageNet-1k indices (space-separated) and these are used as given; a row
@@ -9,13 +10,13 @@
   that manifest, and `builtin:eval` names the copy of the public set's manifest shipped in the
   package (data/eval_manifest.csv: facts only, no images).
 
-Where a manifest's image comes from: `--mirror DIR` (a local copy laid out like the manifest), else the
-manifest's own folder, else the cache (`$TOPFIVE_CACHE/photos`, default ~/.cache/topfive/photos;
-content-addressed by sha256), else a download of the raw file at the source repository, commit and path
-(raw.githubusercontent.com). Every file from a manifest with a sha256 is checked against it. Some
-photos were converted after download (EXIF orientation applied, downscaled, PNG -> JPEG), so the
-manifest's hash is of the converted file and the source's file cannot match: such a photo is reported
-for itself (an `Item` with a `problem`) and the rest of the set goes on.
+Where a manifest's image comes from (photos.py finds it): `--mirror DIR` (a local copy laid out like
+the manifest), else the manifest's own folder, else the cache (`$TOPFIVE_CACHE/photos`, default
+~/.cache/topfive/photos; content-addressed by sha256), else a download of the raw file at the source
+repository, commit and path (raw.githubusercontent.com). Every file from a manifest with a sha256 is
+checked against it. Some photos were converted after download (EXIF orientation applied, downscaled,
+PNG -> JPEG), so the manifest's hash is of the converted file and the source's file cannot match: such a
+photo is reported for itself (an `Item` with a `problem`) and the rest of the set goes on.
 
 Labels are resolved (see wordnet.py) when the set is loaded, so a bad label stops the run before any
 model is loaded.
@@ -25,27 +26,24 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
-import re
-import urllib.error
-import urllib.parse
-import urllib.request
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from topfive.decode.images import IMAGE_SUFFIXES
+from topfive.decode.images import IMAGE_SUFFIXES, ImageUnreadable, find_images
+from topfive.eval.photos import RAW_BASE, SHA256, PhotoFetcher
 from topfive.eval.wordnet import resolve_labels
-from topfive.files import atomic_path, cache_dir, sha256_file
 
-RAW_BASE = "https://raw.githubusercontent.com"
 BUILTIN = {"builtin:eval": "data/eval_manifest.csv"}
-MAX_NETWORK_FAILURES = 3  # consecutive connection failures before the remaining downloads are skipped
 
 
 class DatasetError(ValueError):
-    """The set itself cannot be read (no such path, a bad CSV header or row)."""
+    """The set itself cannot be read (no such path, permission denied, a bad CSV header or row, a
+    path outside the set)."""
 
 
 @dataclass(frozen=True)
@@ -104,37 +102,71 @@ def load_dataset(
     download: bool = True,
     base_url: str = RAW_BASE,
     progress: bool = False,
+    allow_outside: bool = False,
 ) -> Dataset:
-    """Read a photo set (folder, CSV, manifest, or `builtin:eval`) and resolve its labels."""
+    """Read a photo set (folder, CSV, manifest, or `builtin:eval`) and resolve its labels.
+
+    A CSV or manifest is UTF-8 (a byte-order mark, as spreadsheets write, is fine) with a header and
+    at least one row. Its `file` names are relative to the set's root (the CSV's folder, or the
+    mirror); they are normalised (`./dir/x`, `dir/x` and `dir//x` are one photo; listed twice is an error)
+    and confined to that root: an absolute name or one that climbs out with `..` is a DatasetError
+    unless `allow_outside` (`topfive evaluate --allow-outside`). The check is on the names, so a
+    symbolic link inside the root is followed. A `sha256` is empty or 64 hex digits.
+    A photo that cannot be read (permission denied, ...) is an Item with a problem, not an error.
+    """
     text = str(data)
+    options = dict(mirror=mirror, cache=cache, download=download, base_url=base_url, progress=progress,
+                   allow_outside=allow_outside)
     if text in BUILTIN:
         with resources.as_file(resources.files("topfive").joinpath(BUILTIN[text])) as manifest:
-            return _load_csv(Path(manifest), text, base=None, mirror=mirror, cache=cache,
-                             download=download, base_url=base_url, progress=progress)
+            return _load_csv(Path(manifest), text, base=None, **options)
     path = Path(data)
-    if path.is_dir():
-        if (path / "manifest.csv").is_file():
-            return _load_csv(path / "manifest.csv", text, base=path, mirror=mirror, cache=cache,
-                             download=download, base_url=base_url, progress=progress)
+    try:
+        folder = path.is_dir()
+        manifest = folder and (path / "manifest.csv").is_file()
+        file = not folder and path.is_file()
+    except OSError as e:  # the set itself, so the whole set: no photo of it can be named
+        raise DatasetError(f"{data}: {ImageUnreadable.from_os_error(text, e).reason}") from e
+    if manifest:
+        return _load_csv(path / "manifest.csv", text, base=path, **options)
+    if folder:
         return _load_folder(path)
-    if path.is_file():
-        return _load_csv(path, text, base=path.parent, mirror=mirror, cache=cache,
-                         download=download, base_url=base_url, progress=progress)
+    if file:
+        return _load_csv(path, text, base=path.parent, **options)
     raise DatasetError(f"{data}: no such file or folder (give a folder per label, a CSV, a manifest or {', '.join(BUILTIN)})")
 
 
+def _unreadable(file: str, label: str, accepted: frozenset[int], reason: str) -> Item:
+    return Item(file, label, accepted, None, (ImageUnreadable.__name__, reason))
+
+
 def _load_folder(root: Path) -> Dataset:
-    items, loose = [], []
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as e:
+        raise DatasetError(f"{root}: {ImageUnreadable.from_os_error(str(root), e).reason}") from e
+    folders, loose = [], []
+    for p in entries:
+        try:
+            if p.is_dir():
+                if not p.name.startswith("."):
+                    folders.append(p)
+            elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                reason = "lies directly in the set's folder, not in a label folder: its label is unknown"
+                loose.append(Item(p.name, "", frozenset(), None, ("NoLabel", reason)))
+        except OSError as e:  # neither a label folder nor a photo we can tell: its own failure row
+            if not p.name.startswith("."):
+                loose.append(_unreadable(p.name, "", frozenset(), ImageUnreadable.from_os_error(p.name, e).reason))
     sets = resolve_labels([f.name for f in folders])
+    items = []
     for folder in folders:
-        for f in sorted(folder.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                items.append(Item(f.relative_to(root).as_posix(), folder.name, sets[folder.name].indices, str(f)))
-    for f in sorted(root.iterdir()):
-        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-            reason = "lies directly in the set's folder, not in a label folder: its label is unknown"
-            loose.append(Item(f.name, "", frozenset(), None, ("NoLabel", reason)))
+        problems: dict[str, str] = {}
+        for f in find_images([folder], recursive=True, problems=problems):
+            name, accepted = Path(f).relative_to(root).as_posix(), sets[folder.name].indices
+            if f in problems:
+                items.append(_unreadable(name, folder.name, accepted, problems[f]))
+            else:
+                items.append(Item(name, folder.name, accepted, f))
     if not items:
         raise DatasetError(f"{root}: no images in label folders (expected {root}/<label>/*.jpg)")
     return Dataset(str(root), "folder", items + loose, sources={"local": str(root)})
@@ -150,12 +182,49 @@ def _parse_indices(text: str, where: str) -> frozenset[int]:
     return indices
 
 
-def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, download, base_url, progress) -> Dataset:
-    with manifest.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    columns = set(rows[0]) if rows else set()
+def _read_rows(manifest: Path) -> list[dict]:
+    """The rows of a CSV set, or a DatasetError that says what is wrong with the file."""
+    try:
+        data = manifest.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"{manifest}: {ImageUnreadable.from_os_error(str(manifest), e).reason}") from e
+    try:
+        text = data.decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not part of the header
+    except UnicodeDecodeError as e:
+        # No guessing at another encoding: a wrong guess would silently rename photos and labels.
+        line = data[: e.start].count(b"\n") + 1
+        raise DatasetError(f"{manifest}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                           "save the CSV as UTF-8") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        columns = set(reader.fieldnames or ())
+        rows = list(reader)
+    except csv.Error as e:  # a NUL byte, a field over the csv module's size limit
+        raise DatasetError(f"{manifest}, line {reader.reader.line_num}: not a readable CSV ({e})") from None
     if not {"file", "label"} <= columns:
         raise DatasetError(f"{manifest}: a CSV set needs a header with at least the columns file,label")
+    if not rows:
+        raise DatasetError(f"{manifest}: no rows (a header and no photos)")
+    return rows
+
+
+def _set_path(file: str, where: str, allow_outside: bool = False) -> str:
+    """`file` as the one name of its photo (normalised), confined to the set's root unless allowed."""
+    if "\x00" in file:  # no file can have it; Path would raise a ValueError
+        raise DatasetError(f"{where}: the file name {file!r} holds a NUL character")
+    name = posixpath.normpath(file)
+    if name == ".":
+        raise DatasetError(f"{where}: {file!r} names the set's folder itself, not a photo")
+    if not allow_outside and (posixpath.isabs(name) or name == ".." or name.startswith("../")):
+        raise DatasetError(f"{where}: {file!r} lies outside the set's folder; photos of a set are named "
+                           "relative to it (--allow-outside, or allow_outside=True, to allow it)")
+    return name
+
+
+def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, download, base_url, progress,
+              allow_outside) -> Dataset:
+    rows = _read_rows(manifest)
+    columns = set(rows[0])
     needs_labels = [(r["label"] or "").strip() for r in rows if not (r.get("accepted_imagenet_indices") or "").strip()]
     sets = resolve_labels([label for label in needs_labels if label]) if needs_labels else {}
     kind = "manifest" if "accepted_imagenet_indices" in columns else "csv"
@@ -166,14 +235,24 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
         file, label = (r["file"] or "").strip(), (r["label"] or "").strip()
         if not file or not label:
             raise DatasetError(f"{where}: empty file or label")
-        if file in lines:
-            raise DatasetError(f"{where}: {file} is listed again (first on line {lines[file]}); one label per photo")
-        lines[file] = n
+        photo = _set_path(file, where, allow_outside)
+        if photo in lines:
+            first, spelled = lines[photo]
+            raise DatasetError(f"{where}: {file} is listed again (first on line {first} as {spelled}); one label per photo")
+        lines[photo] = (n, file)
         given = (r.get("accepted_imagenet_indices") or "").strip()
         accepted = _parse_indices(given, where) if given else sets[label].indices
-        checked.append((file, label, accepted, (r.get("sha256") or "").strip().lower(), r))
+        sha = (r.get("sha256") or "").strip().lower()
+        if sha and not SHA256.fullmatch(sha):
+            raise DatasetError(f"{where}: sha256 {sha[:80]!r} is not 64 hex digits")
+        checked.append((photo, label, accepted, sha, r))
 
-    fetcher = _Fetcher(mirror, base, cache, download, base_url)
+    try:
+        if mirror is not None and not Path(mirror).is_dir():
+            raise DatasetError(f"--mirror {mirror}: no such folder")
+    except OSError as e:
+        raise DatasetError(f"--mirror {mirror}: {ImageUnreadable.from_os_error(str(mirror), e).reason}") from e
+    fetcher = PhotoFetcher(mirror, base, cache, download, base_url)
     if progress and kind == "manifest":
         from tqdm import tqdm
 
@@ -182,8 +261,6 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
     for file, label, accepted, sha, r in checked:
         path, problem, source = fetcher.get(file, sha, r)
         items.append(Item(file, label, accepted, path, problem, sha, source, (r.get("license") or "").strip()))
-    if not items:
-        raise DatasetError(f"{manifest}: no rows")
 
     sources: dict[str, dict] = {}
     for r in rows:
@@ -197,82 +274,3 @@ def _load_csv(manifest: Path, name: str, base: Path | None, mirror, cache, downl
         sources = {"local": str(base or manifest.parent)}
     licences = dict(Counter(i.licence for i in items if i.licence).most_common())
     return Dataset(name, kind, items, sources, licences)
-
-
-class _NotTheManifestsFile(Exception):
-    def __init__(self, got: str):
-        super().__init__(got)
-        self.got = got
-
-
-class _Fetcher:
-    """Finds one manifest photo: mirror, the manifest's folder, the cache, or a download."""
-
-    def __init__(self, mirror, base, cache, download, base_url):
-        self.roots = [Path(p) for p in (mirror, base) if p is not None]
-        if mirror is not None and not Path(mirror).is_dir():
-            raise DatasetError(f"--mirror {mirror}: no such folder")
-        self.cache = Path(cache) if cache else cache_dir("photos", create=False)
-        self.download = download and not os.environ.get("TOPFIVE_OFFLINE")
-        self.base_url = base_url.rstrip("/")
-        self.network_failures = 0
-        self.last_network_error = ""
-
-    def get(self, file: str, sha: str, row: dict) -> tuple[str | None, tuple[str, str] | None, str]:
-        url = self._url(row)
-        source = url or (row.get("source_repo") or "").strip()
-        for root in self.roots:
-            local = root / file
-            if local.is_file():
-                got = sha256_file(local) if sha else ""
-                if got != sha:
-                    return None, ("ChecksumMismatch", f"{local}: sha256 {got} is not the manifest's {sha}"), source
-                return str(local), None, source
-        if not sha:
-            where = " or ".join(str(r) for r in self.roots) or "the manifest's folder"
-            return None, ("ImageNotFound", f"not found in {where} (no sha256 in the manifest, so no download)"), source
-        cached = self.cache / sha[:2] / (sha + Path(file).suffix.lower())
-        if cached.is_file() and sha256_file(cached) == sha:
-            return str(cached), None, source
-        if url is None:
-            return None, ("NotDownloadable", f"not in the mirror or cache, and its source {source!r} is not a "
-                          "GitHub repository, commit and path to download from; use --mirror DIR"), source
-        if not self.download:
-            return None, ("NotDownloaded", f"not in the mirror or cache and downloads are off (TOPFIVE_OFFLINE); source {url}"), source
-        if self.network_failures >= MAX_NETWORK_FAILURES:
-            return None, ("NotDownloaded", f"not in the mirror or cache; download of {url} skipped after "
-                          f"{self.network_failures} failed downloads in a row ({self.last_network_error})"), source
-        return (*self._download(url, cached, sha), source)
-
-    def _url(self, row: dict) -> str | None:
-        repo = (row.get("source_repo") or "").strip()
-        commit = (row.get("source_commit") or "").strip()
-        path = (row.get("source_path") or "").strip()
-        if not (re.fullmatch(r"[\w.-]+/[\w.-]+", repo) and re.fullmatch(r"[0-9a-f]{7,40}", commit) and path):
-            return None
-        return f"{self.base_url}/{repo}/{commit}/{urllib.parse.quote(path)}"
-
-    def _download(self, url: str, target: Path, sha: str) -> tuple[str | None, tuple[str, str] | None]:
-        """Into the cache under its sha256, only once it is checked (a partial file never stays)."""
-        try:
-            with atomic_path(target) as tmp:
-                with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        out.write(block)
-                got = sha256_file(tmp)
-                if got != sha:
-                    raise _NotTheManifestsFile(got)
-        except urllib.error.HTTPError as e:
-            self.network_failures = 0
-            return None, ("DownloadFailed", f"{url}: HTTP {e.code} {e.reason}")
-        except (urllib.error.URLError, OSError) as e:
-            self.network_failures += 1
-            self.last_network_error = str(getattr(e, "reason", e))
-            return None, ("DownloadFailed", f"{url}: {self.last_network_error}")
-        except _NotTheManifestsFile as e:
-            self.network_failures = 0
-            return None, ("ConvertedFile", f"downloaded {url}, but its sha256 {e.got} is not the manifest's {sha}: "
-                          "this photo was converted after download (the manifest's hash is of the converted "
-                          "copy), so the source cannot give it; use --mirror DIR with a copy of the set")
-        self.network_failures = 0
-        return str(target), None

@@ -87,16 +87,44 @@ def read_predictions(path: Path) -> list[dict]:
         data = data[:cut]
     if not data:
         return []
-    reader = csv.reader(io.StringIO(data.decode("utf-8")))
-    header = next(reader, None)
-    if header != PREDICTION_COLUMNS:
-        raise ResumeError(f"{path}: not a topfive predictions file (header {header}); use another --out")
-    rows = []
-    for values in reader:
-        if len(values) != len(PREDICTION_COLUMNS):
-            raise ResumeError(f"{path}: a damaged row {values!r}; remove it or use another --out")
-        rows.append(dict(zip(PREDICTION_COLUMNS, values)))
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        header = next(reader, None)
+        if header != PREDICTION_COLUMNS:
+            raise ResumeError(f"{path}: not a topfive predictions file (header {header}); use another --out")
+        rows = []
+        for values in reader:
+            problem = _damage(values)
+            if problem:
+                raise ResumeError(f"{path}, line {reader.line_num}: a damaged row ({problem}): {values!r}; "
+                                  "remove it or use another --out")
+            rows.append(dict(zip(PREDICTION_COLUMNS, values)))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ResumeError(f"{path}: not a readable predictions file ({e}); use another --out") from None
     return rows
+
+
+def _damage(values: list[str]) -> str:
+    """What makes a complete row unusable ('' if nothing): every later table parses these fields,
+    so a bad one is caught here, before any model runs, not in the summaries after them."""
+    if len(values) != len(PREDICTION_COLUMNS):
+        return f"{len(values)} fields, not {len(PREDICTION_COLUMNS)}"
+    row = dict(zip(PREDICTION_COLUMNS, values))
+    if not row["model"] or not row["file"]:
+        return "no model or file"
+    if row["hit1"] not in ("0", "1") or row["hit5"] not in ("0", "1"):
+        return "hit1 and hit5 must be 0 or 1"
+    try:
+        indices = [int(i) for i in row["top5_indices"].split()]
+        probs = [float(p) for p in row["top5_probs"].split()]
+        int(row["n_accepted"])
+    except ValueError as e:
+        return f"not a number: {e}"
+    if not indices or len(indices) != len(probs) or not all(0 <= i < 1000 for i in indices):
+        return "top5_indices must be indices 0..999, one per probability in top5_probs"
+    if not all(0.0 <= p <= 1.0 for p in probs):  # also refuses nan
+        return "top5_probs must be probabilities 0..1"
+    return ""
 
 
 class _PredictionWriter:
@@ -134,7 +162,7 @@ def _check_fingerprint(out: Path, dataset: Dataset, has_rows: bool) -> None:
     marker = out / FINGERPRINT_FILE
     fingerprint = dataset.fingerprint()
     if marker.is_file():
-        if marker.read_text().strip() != fingerprint and has_rows:
+        if marker.read_text(errors="replace").strip() != fingerprint and has_rows:  # garbage is another set
             raise ResumeError(
                 f"{out} holds results for another photo set (or other labels); use a new --out, "
                 "or remove predictions.csv to start over"

@@ -70,9 +70,13 @@ def find_file(ref: FileRef, card: Card) -> Path | None:
     """The first file by that name in the card's folders that matches the card; a mismatch raises."""
     for folder in candidate_folders(card):
         path = folder / ref.file
-        if path.is_file():
+        try:
+            if not path.is_file():
+                continue
             verify(path, ref, card)
-            return path
+        except OSError as e:  # e.g. permission denied: say which file, as for a wrong one
+            raise ModelFileError(card.path, "file", f"{path} cannot be read ({e.strerror or e})") from e
+        return path
     return None
 
 
