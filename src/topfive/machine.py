@@ -6,6 +6,8 @@ far enough to do so itself, and benchmark scripts print the same words.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
@@ -77,3 +79,73 @@ def environment(device: str, threads, dtype: str, memory_format: str) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+RUNTIME_PACKAGES = ("torch", "torchvision", "onnxruntime", "openvino", "ai-edge-litert", "pillow", "numpy")
+
+
+def memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gpu() -> str:
+    """The GPUs and driver (from nvidia-smi), "" where there is none. nvidia-smi rather than torch,
+    so describing the machine loads no CUDA."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return ""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return "; ".join(line.strip() for line in out.splitlines() if line.strip())
+
+
+def fingerprint(threads: int | None = None) -> dict:
+    """What a figure depends on besides the code: the CPU (model, the ISA features that change speed
+    or numerics, cores), the threads used, memory, OS, Python, the runtime packages' versions and
+    the GPU with its driver. Stored with every result; results are reused only where it matches."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu_name(),
+        "isa": list(isa_flags()),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity,
+        "threads": threads,
+        "memory_bytes": memory_bytes(),
+        "os": f"{platform.system()} {platform.machine()} {' '.join(platform.libc_ver())}".strip(),
+        "platform": platform.platform(),  # with the kernel build: recorded, not matched (see differences)
+        "python": platform.python_version(),
+        "packages": {name: package_version(name) for name in RUNTIME_PACKAGES},
+        "gpu": gpu(),
+    }
+
+
+def fingerprint_key(fp: dict) -> str:
+    """A short hash of a fingerprint, for cache keys and file names."""
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+NOT_MATCHED = ("platform",)  # a kernel update changes neither speed nor numerics enough to re-measure
+
+
+def differences(recorded: dict, current: dict) -> list[str]:
+    """The fields in which two fingerprints differ, as "field: recorded -> current" (empty: the same
+    machine for reusing results; NOT_MATCHED fields are left out)."""
+    out = []
+    for key in sorted((set(recorded) | set(current)) - set(NOT_MATCHED)):
+        a, b = recorded.get(key), current.get(key)
+        if key == "packages" and isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{name}: {a.get(name) or '-'} -> {b.get(name) or '-'}"
+                    for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
+        elif a != b:
+            out.append(f"{key}: {a} -> {b}")
+    return out
