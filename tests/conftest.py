@@ -1,6 +1,12 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# auto would time the runtimes at first use; in tests the timings mean nothing and would make answers
+# depend on the machine's load, so auto is pinned to onnxruntime, which the expected answers were
+# recorded on (set here, so CLI subprocesses inherit it). test_tune.py measures for real, briefly.
+os.environ["TOPFIVE_AUTO_RUNTIME"] = "onnxruntime"
 
 # ../shared beside the checkout: the labelled photos and external models (always there in CI).
 SHARED = Path(__file__).resolve().parents[2] / "shared"

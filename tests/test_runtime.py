@@ -59,7 +59,7 @@ def random_module(arch: str, seed: int) -> torch.nn.Module:
 
 
 def test_vocabulary():
-    assert RUNTIMES == ("torch", "compile", "onnxruntime", "int8", "openvino", "litert", "auto")
+    assert RUNTIMES == ("torch", "compile", "onnxruntime", "int8", "openvino", "openvino-bf16", "litert", "auto")
     assert set(registry.REGISTRY) == set(RUNTIMES) - {"auto"}
     for name in RUNTIMES:
         assert canonical_runtime(name) == name

@@ -7,10 +7,10 @@ import argparse
 import os
 import sys
 
-from topfive.cli import bench, classify, evaluate, labels, models, report
+from topfive.cli import bench, classify, evaluate, labels, models, report, tune
 from topfive.cli.common import MODELS_DIR_HELP
 
-COMMANDS = (classify, models, evaluate, labels, bench, report)
+COMMANDS = (classify, models, evaluate, labels, bench, report, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune.show_library_notes()  # e.g. which runtime auto measured and picked, on stderr
     if args.models_dir:
         os.environ["TOPFIVE_MODELS_DIR"] = args.models_dir
     if not hasattr(args, "run"):

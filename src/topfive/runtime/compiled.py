@@ -17,6 +17,7 @@ from topfive.runtime.torch_eager import TorchRuntime
 
 class CompiledRuntime(TorchRuntime):
     name = "compile"
+    precision = "fp32"  # on the CPU; on CUDA "fp16 autocast" by default (set in __init__ from `amp`)
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ class OnnxRuntime(GraphRuntime):
     the cores to decode threads between batches), "never"."""
 
     name = "onnxruntime"
+    precision = "fp32"  # set per file by build(): "int8" for the quantised export, "as stored" for a card
 
     def __init__(
         self,

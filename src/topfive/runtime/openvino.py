@@ -3,7 +3,10 @@ zoo model's ONNX export (OpenVINO reads .onnx).
 
 Precision is set to f32 explicitly: on CPUs with avx512_bf16 / AMX, OpenVINO otherwise runs
 floating-point layers in bf16 without saying so, and answers differ from machine to machine.
-Quantized layers of an int8 graph still run in int8.
+Quantized layers of an int8 graph still run in int8. "openvino-bf16" asks for bf16 under its own
+name (zoo models' exports), only on CPUs that run it natively (avx512_bf16 or AMX): elsewhere it
+is refused with a clear error, as it is when OpenVINO reads back another precision after compiling,
+so that a row named bf16 was run in bf16.
 
 A model saved with a fixed batch of 1 is reshaped to a dynamic batch when the graph allows it;
 otherwise batches are run one slice at a time.
@@ -21,7 +24,26 @@ import threading
 
 import numpy as np
 
+from topfive.machine import cpu_name, isa_flags
 from topfive.runtime.base import GraphRuntime, cpu_only, require, run_in_slices
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU features with native bf16 arithmetic
+PRECISIONS = {"f32": "fp32", "bf16": "bf16"}  # OpenVINO's hint -> the runtime's `precision`
+
+
+class Bf16Unsupported(ValueError):
+    """openvino-bf16 on a CPU without native bf16 (avx512_bf16 or AMX)."""
+
+
+def check_bf16(read_back: str | None = None) -> None:
+    """Refuse bf16 where the CPU lacks it, or where OpenVINO compiled the model in another precision."""
+    if not set(BF16_FLAGS) & set(isa_flags()):
+        raise Bf16Unsupported(
+            f"openvino-bf16 needs a CPU with native bf16 ({' or '.join(BF16_FLAGS)}); {cpu_name()} has "
+            "neither: use the openvino runtime (fp32)"
+        )
+    if read_back is not None and read_back != "bf16":
+        raise Bf16Unsupported(f"openvino-bf16: OpenVINO compiled the model in {read_back}, not bf16, on this CPU")
 
 
 def fake_quantize_range(output) -> tuple[float, float] | None:
@@ -40,6 +62,9 @@ def fake_quantize_range(output) -> tuple[float, float] | None:
 
 
 class OpenVinoRuntime(GraphRuntime):
+    """`precision`: OpenVINO's INFERENCE_PRECISION_HINT, "f32" (the "openvino" runtime) or "bf16"
+    ("openvino-bf16"), set explicitly either way and checked against what OpenVINO compiled."""
+
     name = "openvino"
     precision = "fp32"
 
@@ -51,12 +76,19 @@ class OpenVinoRuntime(GraphRuntime):
         device: str = "cpu",
         threads: int | None = None,
         weights_path: str | os.PathLike | None = None,
+        precision: str = "f32",
     ):
         ov = require("openvino", "openvino", "OpenVINO IR and TFLite models")
         cpu_only(device, "OpenVINO")
+        if precision not in PRECISIONS:
+            raise ValueError(f"OpenVINO precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision == "bf16":
+            check_bf16()  # before reading and compiling: those take seconds
+            self.name = "openvino-bf16"
+        self.precision = PRECISIONS[precision]
         self.path, self.device = path, str(device)
         self.core = ov.Core()
-        self.config = {"INFERENCE_PRECISION_HINT": "f32"}
+        self.config = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
         self.output_kind, self.label_offset = output_kind, label_offset
@@ -86,6 +118,8 @@ class OpenVinoRuntime(GraphRuntime):
             [d.get_length() if d.is_static else -1 for d in out_shape] if out_shape.rank.is_static else []
         )
         self.compiled = self.core.compile_model(model, "CPU", self.config)
+        if precision == "bf16":
+            check_bf16(self.inference_precision)
         self.requests = threading.local()
 
     def make_batch_dynamic(self, ov, model) -> bool:
@@ -106,7 +140,7 @@ class OpenVinoRuntime(GraphRuntime):
 
     @property
     def inference_precision(self) -> str:
-        """The precision the compiled model runs floating-point layers in, as OpenVINO reports it ("f32")."""
+        """The precision the compiled model runs floating-point layers in, as OpenVINO reports it ("f32", "bf16")."""
         return self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
 
     def request(self):
@@ -125,8 +159,11 @@ class OpenVinoRuntime(GraphRuntime):
 
 
 def build(request) -> OpenVinoRuntime:
-    """An IR card (.xml + .bin), a TFLite card, or a zoo model's ONNX export."""
-    require("openvino", "openvino", "the openvino runtime")
+    """An IR card (.xml + .bin), a TFLite card, or a zoo model's ONNX export; "openvino-bf16": the export in bf16."""
+    require("openvino", "openvino", f"the {request.kind} runtime")
+    if request.kind == "openvino-bf16":
+        check_bf16()  # before the export, which takes seconds
+        return OpenVinoRuntime(request.onnx_export(), precision="bf16", **request.graph_options())
     if not request.is_card:
         return OpenVinoRuntime(request.onnx_export(), **request.graph_options())
     entry = request.entry

@@ -8,12 +8,13 @@ first used, so naming the vocabulary (the CLI's choices) loads no runtime packag
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import logging
 import os
 import warnings
 from dataclasses import dataclass
 
 DEFAULT_RUNTIME = "auto"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ REGISTRY = {
     "onnxruntime": Registered("topfive.runtime.onnxruntime", zoo=True, cards=("onnx",)),
     "int8": Registered("topfive.runtime.quantize", zoo=True),
     "openvino": Registered("topfive.runtime.openvino", zoo=True, cards=("openvino", "tflite")),
+    "openvino-bf16": Registered("topfive.runtime.openvino", zoo=True),  # its build() reads request.kind
     "litert": Registered("topfive.runtime.litert", zoo=False, cards=("tflite",)),
 }
 
@@ -124,24 +126,72 @@ def make_runtime(
 
 
 def auto(request):
-    """Cards: their format's runtime. Zoo models: onnxruntime on the CPU where it is installed
-    (2-6x faster than eager torch on a 2-core CPU, same top-1; docs/performance.md), else torch;
-    if the export or ONNX Runtime fails on an unusual model, it warns and runs torch."""
+    """Cards: their format's runtime (not tuned: topfive.runtime.tune says why). Zoo models on the
+    CPU: the runtime $TOPFIVE_AUTO_RUNTIME pins, else the fastest fp32 runtime measured on this
+    machine (tune.tuned: cached, measured at first use); on other devices torch. If the chosen
+    runtime fails on an unusual model (an export that does not go through), it warns and runs torch."""
     if request.is_card:
         request.kind = card_runtime(request.entry.card.format)
         return finish(request, build(request.kind, request))
-    module = request.torch_module()  # weights errors surface here, not as an export failure
-    if request.device.startswith("cpu") and importlib.util.find_spec("onnxruntime") is not None:
+    module = request.torch_module()  # weights errors surface here, not as a failed candidate
+    choice = "torch"
+    if request.device.startswith("cpu"):
+        from topfive.runtime.tune import pinned
+
+        choice = pinned()
+        if choice is None:
+            tuning = tuned_request(request)
+            announce(tuning)
+            if tuning.runtime is not None:  # built while measuring, and warmed up
+                return tuning.runtime
+            choice = tuning.choice
+    if choice != "torch":
         try:
-            request.kind = "onnxruntime"
-            return finish(request, build("onnxruntime", request))
+            request.kind = choice
+            return finish(request, build(choice, request))
         except Exception as e:  # noqa: BLE001  (the reference path still works)
-            warnings.warn(
-                f"{request.model_name}: ONNX export/run failed ({type(e).__name__}: {e}); running eager torch"
-            )
+            what = "ONNX export/run" if choice == "onnxruntime" else f"ONNX export/{choice}"
+            warnings.warn(f"{request.model_name}: {what} failed ({type(e).__name__}: {e}); running eager torch")
             request.module = module
     request.kind = "torch"
     return finish(request, build("torch", request))
+
+
+def tuned_request(request, seconds: float | None = None, force: bool = False):
+    """topfive.runtime.tune.tuned for a request's zoo model, each candidate built from the request."""
+    from topfive.runtime import tune
+
+    module = request.torch_module()
+
+    def make(kind: str):
+        request.kind, request.module = kind, module
+        return finish(request, build(kind, request))
+
+    shape = (3, request.entry.info.preprocess.size, request.entry.info.preprocess.size)
+    tuning = tune.tuned(request.model_name, make, shape, request.threads, seconds or tune.DEFAULT_SECONDS, force)
+    request.kind, request.module = tuning.choice, module
+    return tuning
+
+
+def auto_choice(entry, threads: int | None = None, seconds: float | None = None, force: bool = False):
+    """What `auto` runs a zoo model on here: a `topfive.runtime.tune.Tuning` (the cached one, or
+    measured for `seconds` per candidate; `force` measures again). `topfive tune` prints it."""
+    from topfive.runtime.request import RuntimeRequest
+
+    if not entry.has_module:
+        raise ValueError(f"{entry.info.name} is a model card: auto runs it on {card_runtime(entry.card.format)}")
+    return tuned_request(RuntimeRequest(entry, "auto", "cpu", threads), seconds, force)
+
+
+def announce(tuning) -> None:
+    """Say once which runtime auto picked and why: at INFO when just measured (the CLI shows it on
+    stderr; a library user sees nothing unless logging is configured), at DEBUG when read from the cache."""
+    if tuning.cached:
+        log.debug("auto runs %s on %s (cached in %s: %s)", tuning.model, tuning.choice, tuning.path, tuning.why)
+    else:
+        where = f"; cached in {tuning.path}" if tuning.path else ""
+        log.info("auto runs %s on %s, measured on this machine: %s%s (topfive tune %s --force measures again)",
+                 tuning.model, tuning.choice, tuning.why, where, tuning.model)
 
 
 def finish(request, runtime):

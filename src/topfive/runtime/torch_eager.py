@@ -33,6 +33,7 @@ class TorchRuntime(Runtime):
     """Eager PyTorch. `.module` is the nn.Module (on `.torch_device`, in inference mode)."""
 
     name = "torch"
+    precision = "fp32"  # with `amp`, the autocast dtype instead (set in __init__)
 
     def __init__(
         self,
