@@ -47,7 +47,7 @@ def measured(tmp_path_factory):
     try:
         common = dict(batch_sizes=SIZES, threads=1, photos=SHARED / "eval", quick=True, progress=lines.append)
         # Two repeats (the spread) where it matters; one for the rest, to keep this file short.
-        environment, rows = bench.run_bench(MODELS[:1], repeats=2, **common)
+        environment, rows = bench.run_bench(MODELS[:1], repeats=2, runtimes=["torch"], **common)
         os.environ["TOPFIVE_TEST_LAYOUT_LOG"] = str(logs / "default.log")
         rows += bench.run_bench(MODELS[1:], repeats=1, **common)[1]
         os.environ["TOPFIVE_TEST_LAYOUT_LOG"] = str(logs / "channels_last.log")
@@ -157,6 +157,7 @@ def test_result_files_follow_the_contract(measured, tmp_path):
             "latency_ms_median", "latency_ms_p90", "latency_ms_min", "latency_ms_max", "latency_runs",
             "throughput_bs1", "throughput_bs2", "decode_ms", "preprocess_ms", "end_to_end_img_s",
             "rss_baseline_mib", "rss_load_mib", "rss_run_mib", "cuda_peak_mib", "spread_pct", "spread_note", "error",
+            "runtime",
         ]
         table = {row["model"]: row for row in reader}
     assert table["squeezenet1_1"]["weights"] == "architecture only"

@@ -114,7 +114,8 @@ def test_resume_after_a_kill_mid_line(run, tmp_path):
     pred.write_text("".join(lines[:keep]) + lines[keep][: len(lines[keep]) // 2])  # a half-written row
     messages = []
     evaluate(dataset, MODELS, resumed, log=messages.append)
-    assert messages == [f"{MODELS[0]}: 27 photos from an earlier run, 0 now", f"{MODELS[1]}: 20 photos from an earlier run, 7 now"]
+    assert messages == [f"{MODELS[0]} (onnxruntime): 27 photos from an earlier run, 0 now",
+                        f"{MODELS[1]} (onnxruntime): 20 photos from an earlier run, 7 now"]
     key = lambda r: (r["model"], r["file"])  # noqa: E731
     again = read(pred)
     assert len(again) == 54 and len({key(r) for r in again}) == 54
@@ -126,5 +127,5 @@ def test_resume_after_a_kill_mid_line(run, tmp_path):
     # a finished run resumes to nothing new
     messages.clear()
     evaluate(dataset, MODELS[:1], resumed, log=messages.append)
-    assert messages == [f"{MODELS[0]}: 27 photos from an earlier run, 0 now"]
+    assert messages == [f"{MODELS[0]} (onnxruntime): 27 photos from an earlier run, 0 now"]
     assert len(read(pred)) == 54 and [s["model"] for s in read(resumed / "summary.csv")] == MODELS[:1]

@@ -250,7 +250,8 @@ def write_predictions(out: Path, row: list[str]) -> Path:
 def test_a_damaged_complete_row_stops_the_resume_before_any_model_runs(photos, capsys):
     (photos / "set.csv").write_text("file,label\nphotos/h.jpg,horse\n")
     out = photos / "out"
-    row = ["efficientnet_lite0", "photos/h.jpg", "horse", "1", "339 1 2 3 4", "a|b|c|d|e", "abc 0.1 0 0 0", "1", "1"]
+    row = ["efficientnet_lite0", "photos/h.jpg", "horse", "1", "339 1 2 3 4", "a|b|c|d|e", "abc 0.1 0 0 0", "1", "1",
+           "onnxruntime"]
     write_predictions(out, row)
     (out / ".dataset-fingerprint").write_text(load_dataset(photos / "set.csv").fingerprint() + "\n")
     assert main(["evaluate", "--data", str(photos / "set.csv"), "--out", str(out)]) == 2

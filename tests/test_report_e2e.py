@@ -10,9 +10,11 @@ from conftest import SHARED
 from PIL import Image
 from test_report_render import CHARTS, SECTIONS, row_of, rows, table_after
 
+from topfive.machine import fingerprint
 from topfive.models import resolve
 from topfive.report import run_study
 from topfive.report.defaults import NOT_AVAILABLE
+from topfive.report.numerics import isa_text
 
 LABELS = ("dog", "horse", "pizza")
 
@@ -55,6 +57,10 @@ def test_report_end_to_end(tmp_path):
         assert path.stat().st_size > 10_000
         with Image.open(path) as img:
             assert img.format == "PNG" and 500 <= img.width <= 2000 and 300 <= img.height <= 2000
+    # the real stages record this machine, and the report names it
+    for path in (out / "eval" / "evaluate.json", out / "bench" / "bench.json"):
+        assert json.loads(path.read_text())["fingerprint"]["isa"] == fingerprint()["isa"]
+    assert row_of(table_after(text, "## Set-up"), "ISA features")[1] == isa_text(fingerprint())
     # a second run reuses both stages' result files
     before = {p: p.stat().st_mtime for p in (out / "eval" / "summary.csv", out / "bench" / "bench.csv")}
     run_study(data, ["efficientnet_lite0", arch_only], "cpu", out, mirror=SHARED / "eval", quick=True)

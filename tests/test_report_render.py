@@ -74,7 +74,9 @@ def test_accuracy_table_matches_summary(rendered):
         r = row_of(table, s["model"])
         top1 = f"{float(s['top1']):.1f} [{float(s['top1_low']):.1f}–{float(s['top1_high']):.1f}]"
         top5 = f"{float(s['top5']):.1f} [{float(s['top5_low']):.1f}–{float(s['top5_high']):.1f}]"
-        assert r[1:4] == [s["n"], top1, top5]
+        # the fixture records no machine: the int8 card's figures carry the CPU-dependence mark
+        mark = " †" if s["model"] == "mobilenet_v1_0.25_128_quant" else ""
+        assert r[1:4] == [s["n"], top1 + mark, top5 + mark]
     lite0 = row_of(table, "efficientnet_lite0")
     assert lite0[4:6] == ["74.8", "92.2"]  # published, from the model entry
     assert row_of(table, "mobilenet_v1_0.25_128_quant")[4] == "—"  # unknown to the zoo: no figure invented

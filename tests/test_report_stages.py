@@ -8,20 +8,35 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
+from topfive.machine import fingerprint
 from topfive.report import study
 from topfive.report.defaults import (
     DEFAULT_DATA,
     DEFAULT_MODELS,
+    RUNTIME_COMPARISON,
     default_mirror,
     default_models,
+    study_runs,
 )
 from topfive.report.readme import REPORT_START
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "report"
 
 
+def stamp(folder: Path, fp: dict | None = None) -> None:
+    """Records a machine fingerprint (default: this machine's) in a stage's result file, as
+    evaluate and bench do; None removes it."""
+    for name in ("evaluate.json", "bench.json"):
+        path = folder / name
+        if path.is_file():
+            data = json.loads(path.read_text())
+            data["fingerprint"] = fp if fp is not None else fingerprint()
+            path.write_text(json.dumps(data))
+
+
 class FakeStages:
-    """Stands in for evaluate_stage and bench_stage: records each call, writes the fixture files."""
+    """Stands in for evaluate_stage and bench_stage: records each call, writes the fixture files
+    with this machine's fingerprint."""
 
     def __init__(self, problems=(), write=True):
         self.calls, self.problems, self.write = [], list(problems), write
@@ -36,6 +51,7 @@ class FakeStages:
         self.calls.append((name, {"out": out, **kwargs}))
         if self.write:
             shutil.copytree(FIX / ("eval" if name == "evaluate" else "bench"), out, dirs_exist_ok=True)
+            stamp(out)
         return self.problems
 
     @property
@@ -85,9 +101,11 @@ def test_incomplete_results_resume_in_place(fake, tmp_path):
     assert not (tmp_path / "eval.previous").exists()
 
 
-def test_existing_results_without_a_record_are_reused(fake, tmp_path):
+def test_existing_results_without_a_record_are_reused_on_the_same_machine(fake, tmp_path):
     shutil.copytree(FIX / "eval", tmp_path / "eval")
     shutil.copytree(FIX / "bench", tmp_path / "bench")
+    stamp(tmp_path / "eval")
+    stamp(tmp_path / "bench")
     study.run_stages("d", ["m"], "cpu", tmp_path)
     assert fake.calls == []
 
@@ -153,7 +171,10 @@ def test_default_study_takes_cards_and_mirror_from_options_or_environment(fake, 
     path = study.run_study(out=tmp_path / "a", mirror=SHARED / "eval", cards=SHARED / "models")
     (_, evaluate), (_, bench) = fake.calls
     assert evaluate["data"] == "builtin:eval" and evaluate["mirror"] == SHARED / "eval"
-    assert len(evaluate["models"]) == 13 and bench["photos"] == SHARED / "eval"
+    # 13 models, EfficientNet-Lite0 on four runtimes (int8 calibrated on the mirror's photos)
+    assert len(evaluate["models"]) == 16 and bench["photos"] == SHARED / "eval"
+    assert [m for m in evaluate["models"] if m.startswith("efficientnet_lite0")] == [
+        f"efficientnet_lite0@{r}" for r in RUNTIME_COMPARISON]
     assert "(`topfive report --mirror " in path.read_text()
     monkeypatch.setenv("TOPFIVE_EVAL_DIR", str(SHARED / "eval"))
     monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(SHARED / "models"))
@@ -161,7 +182,7 @@ def test_default_study_takes_cards_and_mirror_from_options_or_environment(fake, 
     assert fake.calls[2][1]["models"] == evaluate["models"] and fake.calls[2][1]["mirror"] == SHARED / "eval"
     monkeypatch.delenv("TOPFIVE_MODELS_DIR")
     study.run_study(out=tmp_path / "c")
-    assert fake.calls[4][1]["models"] == list(DEFAULT_MODELS)
+    assert fake.calls[4][1]["models"] == study_runs(list(DEFAULT_MODELS), comparison=True)
 
 
 def test_report_names_its_inputs_relative_to_the_working_folder(fake, tmp_path, monkeypatch):

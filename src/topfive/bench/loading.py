@@ -1,9 +1,13 @@
-"""What the bench times: a model (zoo name, card path or python: hook) on its runtime.
+"""What the bench times: a model (zoo name, card path or python: hook) on a runtime.
 
-Zoo models, and `python:` hooks that give a torch module, run on the `torch` runtime around the
-module built here (so its params, GMACs and weight bytes are known); model cards run on their own
-runtime ("auto"). Whether an entry is a torch model is what it says (`has_module`), never guessed
-from what its build raises: a bug in a build is the row's error.
+On `torch` (and `compile`) a zoo model, or a `python:` hook's torch module, runs around the module
+built here, so its params, GMACs and weight bytes are known. On the other runtimes it goes through
+`make_runtime(entry, runtime, module=...)` like any use of the model, with the same module (so a
+model whose weights are not here is timed on its architecture there too); model cards run on the
+runtime asked for, "auto" being their format's. "auto" for a zoo model is what `topfive classify`
+runs; for a hook's module, and with --amp or --channels-last (options of the torch runtime), torch.
+Whether an entry is a torch model is what it says (`has_module`), never guessed from what its build
+raises: a bug in a build is the row's error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from topfive.bench.memory import release_free_memory
 
 AMP = {"bf16": "bfloat16", "fp16": "float16"}
+MODULE_RUNTIMES = ("torch", "compile")  # they run the module itself: params and GMACs are counted on it
 
 
 @dataclass
@@ -84,8 +89,9 @@ def build_module(entry):
 
 
 def load(name: str, device: str = "cpu", threads: int | None = None, channels_last: bool = False,
-         amp: str | None = None) -> Loaded:
-    """The model `name` (a zoo name, a card path or a python: hook) on the runtime that is timed."""
+         amp: str | None = None, runtime: str = "auto", calibration=None) -> Loaded:
+    """The model `name` (a zoo name, a card path or a python: hook) on `runtime` (calibration: the
+    photos int8 is calibrated on)."""
     import torch
 
     from topfive.models import ModelEntry, resolve
@@ -102,11 +108,45 @@ def load(name: str, device: str = "cpu", threads: int | None = None, channels_la
         entry, label = target, None
     spec = entry.info.preprocess
     if not entry.has_module:
-        runtime = make_runtime(entry, "auto", device=device, threads=threads)
-        return Loaded(entry.info.name, spec, "real", runtime, entry=entry)
+        timed = make_runtime(entry, runtime, device=device, threads=threads)
+        return Loaded(entry.info.name, spec, "real", timed, entry=entry)
+    if runtime == "auto" and (label or amp or channels_last):
+        runtime = "torch"
+    if runtime not in MODULE_RUNTIMES + ("auto",) and (amp or channels_last):
+        raise ValueError(f"--amp and --channels-last are options of the torch runtime, not of {runtime}")
     module, weights, note = build_module(entry)
     amp_dtype = getattr(torch, AMP[amp]) if amp else None
-    runtime = make_runtime(entry, "torch", device=device, threads=threads, module=module,
-                           channels_last=channels_last, amp=amp_dtype)
-    return Loaded(entry.info.name, spec, label or weights, runtime, module=runtime.module,
-                  entry=None if label else entry, note=note)
+    if runtime in MODULE_RUNTIMES:
+        options = {"amp": amp_dtype} if amp else {}
+        if runtime == "torch":
+            options["channels_last"] = channels_last
+        timed = make_runtime(entry, runtime, device=device, threads=threads, module=module, **options)
+        return Loaded(entry.info.name, spec, label or weights, timed, module=timed.module,
+                      entry=None if label else entry, note=note)
+    # the tag names the weights in the export cache: random ones must never pass for the published
+    tag = None if label else "published" if weights == "real" else "random"
+    timed = make_runtime(entry, runtime, device=device, threads=threads, calibration=calibration, module=module,
+                         tag=tag)
+    module = getattr(timed, "module", None)  # auto may have fallen back to torch around it
+    return Loaded(entry.info.name, spec, label or weights, timed, module=module, entry=None if label else entry,
+                  note=note)
+
+
+def build_untimed(name: str, device: str, threads: int | None, runtime: str, calibration=None,
+            torch_options: bool = False) -> str:
+    """Builds a zoo model on a graph runtime once, untimed, and returns the runtime to time: what
+    auto resolved to, else `runtime`. Run before the baseline, so that the one-off work of a first
+    use (the ONNX export, int8 calibration, auto's measurement of the runtimes) and the runtime
+    package's imports fall in no figure, in every repeat alike. Cards, hooks and the module
+    runtimes do no such work: nothing is built for them."""
+    if runtime in MODULE_RUNTIMES or name.startswith("python:") or (runtime == "auto" and torch_options):
+        return runtime
+    from topfive.models import resolve
+
+    if not resolve(name).has_module:
+        return runtime
+    loaded = load(name, device, threads, runtime=runtime, calibration=calibration)
+    kind = getattr(loaded.runtime, "name", runtime)
+    del loaded
+    release_free_memory()
+    return kind

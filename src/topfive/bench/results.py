@@ -2,8 +2,8 @@
 
 Result files (in --out DIR) -- the report reads exactly these names:
 
-bench.csv, one row per model, columns in this order:
-  model             the name as asked for (--models)
+bench.csv, one row per (model, runtime), columns in this order:
+  model             the name as asked for (--models), without a `@RUNTIME` pin
   weights           "real" | "architecture only" ("user code" for `python:module:function` models)
   params            parameter count (empty: unknown)
   gmacs             multiply-accumulates per image, 1e9 (empty: unknown)
@@ -25,13 +25,18 @@ bench.csv, one row per model, columns in this order:
                     memory figures (empty with one repeat)
   spread_note       "" | "wide spread (>10 %): field 23 %, ..." | "single run, no spread"
   error             "" or why the model could not be measured (then the figures are empty)
+  runtime           the runtime measured (a word of the README's vocabulary; for auto the one it
+                    resolved to), or the one asked for when the model could not be measured; last,
+                    so that readers of the files from before it keep working
 Every figure is the median over the repeats (two fresh processes by default), except
 latency_ms_min / _max (min / max over all) and latency_runs (sum).
 
 bench.json: {"environment": {"cpu", "threads", "device", "dtype", "memory_format", "torch",
-  "torchvision", "python", "platform"}, "results": [row, ...]}; each row has the bench.csv columns
+  "torchvision", "python", "platform"}, "fingerprint": topfive.machine.fingerprint() of the machine
+  that ran the bench, "results": [row, ...]}; each row has the bench.csv columns
   plus "throughput_img_s": {"<batch size>": images/s}, and these extras: "canonical" (the
-  resolved name), "weights_note" (why architecture only), "runtime" (the runtime measured),
+  resolved name), "weights_note" (why architecture only), "precision" (the runtime's: "fp32",
+  "int8", "as stored", ...),
   "memory_format", "rss_loaded_mib" (RSS growth once loaded, after the load peak),
   "rss_method", "spread" ({field: percent}), "pids" (one per repeat) and "runs" (each repeat's
   raw worker output).
@@ -46,6 +51,7 @@ import os
 from pathlib import Path
 
 from topfive.files import atomic_write
+from topfive.machine import fingerprint as machine_fingerprint
 
 BASE_COLUMNS = [
     "model", "weights", "params", "gmacs", "gmacs_counter", "weight_bytes", "device", "dtype", "threads",
@@ -53,7 +59,7 @@ BASE_COLUMNS = [
 ]
 TAIL_COLUMNS = [
     "decode_ms", "preprocess_ms", "end_to_end_img_s", "rss_baseline_mib", "rss_load_mib", "rss_run_mib",
-    "cuda_peak_mib", "spread_pct", "spread_note", "error",
+    "cuda_peak_mib", "spread_pct", "spread_note", "error", "runtime",
 ]
 
 
@@ -76,8 +82,15 @@ def csv_row(row: dict, batch_sizes: list[int]) -> dict:
     return out
 
 
-def write_results(out_dir: str | os.PathLike, environment: dict, rows: list[dict], batch_sizes: list[int]):
-    """bench.json and bench.csv in `out_dir`, each written whole or not at all. Returns their paths."""
+def write_results(out_dir: str | os.PathLike, environment: dict, rows: list[dict], batch_sizes: list[int],
+                  fingerprint: dict | None = None):
+    """bench.json and bench.csv in `out_dir`, each written whole or not at all. Returns their paths.
+
+    fingerprint: the machine the rows were measured on; by default this one (the bench's workers are
+    its children), so that `topfive report` can tell whether the figures still hold here."""
+    if fingerprint is None:
+        threads = environment.get("threads")
+        fingerprint = machine_fingerprint(threads if isinstance(threads, int) else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_rows = []
@@ -87,8 +100,8 @@ def write_results(out_dir: str | os.PathLike, environment: dict, rows: list[dict
         for bs in batch_sizes:
             full[f"throughput_bs{bs}"] = row.get("throughput_img_s", {}).get(str(bs))
         json_rows.append(full)
-    json_path = atomic_write(out / "bench.json", json.dumps({"environment": environment, "results": json_rows},
-                                                            indent=2) + "\n")
+    json_path = atomic_write(out / "bench.json", json.dumps(
+        {"environment": environment, "fingerprint": fingerprint, "results": json_rows}, indent=2) + "\n")
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns(batch_sizes))
     writer.writeheader()
@@ -101,10 +114,11 @@ def write_results(out_dir: str | os.PathLike, environment: dict, rows: list[dict
 def summary(row: dict) -> str:
     """One line per model, for progress output."""
     if row.get("error"):
-        return f"{row['model']}: FAILED: {row['error']}"
+        return f"{row['model']}: FAILED on {row.get('runtime') or '?'}: {row['error']}"
     tput = ", ".join(f"bs{bs} {v:.1f} img/s" for bs, v in row["throughput_img_s"].items())
     text = (
-        f"{row['model']} ({row['weights']}): {row['latency_ms_median']:.1f} ms at batch 1, {tput}, "
+        f"{row['model']} on {row.get('runtime') or '?'} ({row['weights']}): {row['latency_ms_median']:.1f} ms at "
+        f"batch 1, {tput}, "
         f"RSS +{row['rss_load_mib']:.0f} MiB load / +{row['rss_run_mib']:.0f} MiB run"
     )
     if row.get("cuda_peak_mib") is not None:
@@ -118,7 +132,7 @@ def summary(row: dict) -> str:
 
 def render_table(environment: dict, rows: list[dict], batch_sizes: list[int]) -> str:
     """A Markdown table of the main figures, with the environment and the methods underneath."""
-    head = ["model", "weights", "params (M)", "GMACs", "weights (MiB)", "lat. median ms", "p90", "min", "max"]
+    head = ["model", "runtime", "weights", "params (M)", "GMACs", "weights (MiB)", "lat. median ms", "p90", "min", "max"]
     head += [f"bs{b} img/s" for b in batch_sizes]
     head += ["decode ms", "prep ms", "e2e img/s", "RSS load MiB", "RSS run MiB", "CUDA MiB", "spread %"]
 
@@ -129,12 +143,13 @@ def render_table(environment: dict, rows: list[dict], batch_sizes: list[int]) ->
     notes = []
     for r in rows:
         if r.get("error"):
-            lines.append(f"| {r['model']} | {r.get('weights', '')} | " + " | ".join(["—"] * (len(head) - 3))
-                         + " | error |")
-            notes.append(f"{r['model']}: {r['error']}")
+            lines.append(f"| {r['model']} | {r.get('runtime', '')} | {r.get('weights', '')} | "
+                         + " | ".join(["—"] * (len(head) - 4)) + " | error |")
+            notes.append(f"{r['model']} on {r.get('runtime', '')}: {r['error']}")
             continue
         cells = [
-            r["model"], r["weights"], f(r["params"] and r["params"] / 1e6, ".2f"), f(r["gmacs"], ".3f"),
+            r["model"], r.get("runtime", ""), r["weights"], f(r["params"] and r["params"] / 1e6, ".2f"),
+            f(r["gmacs"], ".3f"),
             f(r["weight_bytes"] and r["weight_bytes"] / 2**20, ".1f"), f(r["latency_ms_median"], ".1f"),
             f(r["latency_ms_p90"], ".1f"), f(r["latency_ms_min"], ".1f"), f(r["latency_ms_max"], ".1f"),
         ]
@@ -146,7 +161,7 @@ def render_table(environment: dict, rows: list[dict], batch_sizes: list[int]) ->
         ]
         lines.append("| " + " | ".join(cells) + " |")
         if r.get("spread_note"):
-            notes.append(f"{r['model']}: {r['spread_note']}")
+            notes.append(f"{r['model']} on {r.get('runtime', '')}: {r['spread_note']}")
     env = environment
     lines += [
         "",

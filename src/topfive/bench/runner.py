@@ -1,10 +1,11 @@
 """Speed and memory of models, each measured in its own fresh process.
 
-`run_bench(["alexnet", "efficientnet_lite0"], ...)` starts `python -m topfive.bench.worker` once per
-model and repeat (PYTHONPATH derived from this package's location), reads back the one JSON line
-the worker prints (how each figure is measured: topfive.bench.worker), combines the repeats and
-reports their spread. A model that fails gets a row with its error and empty figures; the others
-go on. `topfive.bench.results.write_results` writes the result files.
+`run_bench(["alexnet", "efficientnet_lite0"], runtimes=["auto"], ...)` starts `python -m
+topfive.bench.worker` once per (model, runtime) and repeat (PYTHONPATH derived from this package's
+location), reads back the one JSON line the worker prints (how each figure is measured:
+topfive.bench.worker), combines the repeats and reports their spread. A model that fails gets a row
+with its error and empty figures; the others go on. `topfive.bench.results.write_results` writes the
+result files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import topfive
 from topfive.bench.results import summary
 from topfive.bench.timing import time_boxes
 from topfive.machine import environment as describe_environment
+from topfive.runtime.axis import pairs
 from topfive.sampling import spread_evenly
 
 WIDE_SPREAD_PCT = 10.0
@@ -37,7 +39,7 @@ FIGURES = [
 ]
 MODEL_PROPERTIES = ("params", "gmacs", "weight_bytes")  # the same in every repeat
 LABELS = ("model", "canonical", "weights", "weights_note", "gmacs_counter", "device", "dtype", "threads",
-          "rss_method", "runtime", "memory_format")
+          "rss_method", "runtime", "precision", "memory_format")
 AMP_DTYPES = {"bf16": "bfloat16 autocast", "fp16": "float16 autocast"}
 
 
@@ -94,7 +96,7 @@ def combine(model: str, runs: list[dict]) -> dict:
     if errors:
         row = {"model": model, "error": errors[0], "runs": runs, "pids": [r.get("pid") for r in runs]}
         for r in runs:  # the label and settings are still useful when known
-            for key in ("weights", "device", "dtype", "threads", "canonical", "weights_note"):
+            for key in ("weights", "device", "dtype", "threads", "canonical", "weights_note", "runtime"):
                 if r.get(key) is not None:
                     row.setdefault(key, r[key])
         row["throughput_img_s"] = {}
@@ -148,31 +150,39 @@ def run_bench(
     repeats: int = 2,
     timeout: float | None = 1800,
     progress=None,
+    runtimes: list[str] | tuple[str, ...] = ("auto",),
+    calibration: str | os.PathLike | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Measure each model `repeats` times, each time in a fresh process. Returns (environment, rows).
+    """Measure each model on each of `runtimes` (a `NAME@RUNTIME` model on that one only) `repeats`
+    times, each time in a fresh process. Returns (environment, rows), a row per (model, runtime):
+    its "runtime" is the one measured (what auto resolved to), or the one asked for when it failed.
 
     `amp`: None, "bf16" or "fp16" (autocast in the torch runtime); `channels_last`: the torch
-    runtime's memory format. `progress(text)` is called with one line per model when it is done.
+    runtime's memory format (with either, auto means torch). `calibration`: photos for int8.
+    `progress(text)` is called with one line per (model, runtime) when it is done.
     """
     sizes = time_boxes(quick)
     config = {
         "device": device, "batch_sizes": list(batch_sizes), "threads": threads, "amp": amp,
         "channels_last": channels_last, "quick": quick,
         "photos": pick_photos(photos, max(sizes["decode"], sizes["e2e"])),
+        "calibration": str(calibration) if calibration else None,
     }
     rows, environment = [], None
-    for i, model in enumerate(models, 1):
+    todo = pairs(models, runtimes)
+    for i, (model, runtime) in enumerate(todo, 1):
         started = time.perf_counter()
         runs = []
         for _ in range(repeats):
-            runs.append(run_worker({**config, "model": model}, timeout))
+            runs.append(run_worker({**config, "model": model, "runtime": runtime}, timeout))
             if runs[-1].get("error"):
                 break  # an unknown model or a broken file does not get better the second time
         row = combine(model, runs)
+        row["runtime"] = row.get("runtime") or runtime
         environment = environment or next((r["environment"] for r in runs if r.get("environment")), None)
         rows.append(row)
         if progress:
-            progress(f"[{i}/{len(models)}] {summary(row)} ({time.perf_counter() - started:.0f} s)")
+            progress(f"[{i}/{len(todo)}] {summary(row)} ({time.perf_counter() - started:.0f} s)")
     return environment or fallback_environment(device, threads, amp, channels_last), rows
 
 

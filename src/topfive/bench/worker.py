@@ -27,12 +27,15 @@ things that would disturb the memory figures last):
   (decoding in worker threads, batch = the largest batch size) around the same runtime object
   that was timed, so its memory format and autocast apply to both.
 
-Zoo models (and `python:` hooks giving a torch module) run on the `torch` runtime around the module
-built here: fp32, or autocast at --amp; NCHW, or channels_last with --channels-last. Speed and
-memory do not depend on weight values: a model whose weights cannot be had here is built from its
-architecture and marked `weights = "architecture only"` in every output; the worker never
-downloads weights. Model cards (ONNX, TFLite, OpenVINO IR) run on their own runtime ("auto") with
-the same thread count; their params, GMACs and weight bytes are left empty (unknown), never guessed.
+The runtime is the config's `runtime` (topfive.bench.loading says what each means for each kind of
+model). On `torch` a zoo model (or a `python:` hook's torch module) runs around the module built
+here: fp32, or autocast at --amp; NCHW, or channels_last with --channels-last. Speed and memory do
+not depend on weight values: a model whose weights cannot be had here is built from its
+architecture and marked `weights = "architecture only"` in every output, on every runtime; the
+worker never downloads weights. A zoo model on a graph runtime is built once before the baseline
+(loading.build_untimed: a first use's export or calibration is in no figure), and "auto" is timed as
+what it resolved to. Model cards (ONNX, TFLite, OpenVINO IR), and zoo models on a graph runtime,
+have their params, GMACs and weight bytes left empty (unknown here), never guessed.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import statistics
 import sys
 import time
 
-from topfive.bench.loading import AMP, load
+from topfive.bench.loading import AMP, build_untimed, load
 from topfive.bench.memory import MIB, PeakRSS, release_free_memory, rss_now
 from topfive.bench.timing import make_input, percentile, time_boxes, timed_calls
 from topfive.machine import environment
@@ -100,12 +103,16 @@ def measure(config: dict) -> dict:
         torch.nn.functional.conv2d(a, torch.randn(8, 3, 3, 3, device=device)).sum().item()
         del a
     sync()
+    calibration = config.get("calibration")
+    kind = build_untimed(config["model"], str(device), threads, config.get("runtime", "auto"), calibration,
+                         bool(amp or channels_last))
+    sync()
     peak = PeakRSS()
     release_free_memory()
     baseline = rss_now()
     peak.reset()
 
-    loaded = load(config["model"], str(device), threads, channels_last, amp)
+    loaded = load(config["model"], str(device), threads, channels_last, amp, kind, calibration)
     runtime, module = loaded.runtime, loaded.module
     sync()
     load_peak = peak.read()
@@ -185,6 +192,7 @@ def measure(config: dict) -> dict:
         "weights": loaded.weights,
         "weights_note": loaded.note,
         "runtime": getattr(runtime, "name", type(runtime).__name__),
+        "precision": getattr(runtime, "precision", ""),
         "memory_format": memory_format,
         "params": params,
         "gmacs": gmacs,

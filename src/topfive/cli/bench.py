@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from topfive.cli.common import fail, models_arg, sizes_arg
+from topfive.cli.common import RUNTIMES_HELP, fail, models_arg, runtimes_arg, sizes_arg
 
 
 def add_parser(sub) -> None:
@@ -13,10 +13,15 @@ def add_parser(sub) -> None:
         help="speed and memory of models, each in a fresh process",
         description="Measure parameters, GMACs, weight bytes, batch-1 latency, throughput per batch size, "
         "decode/preprocess time, end-to-end images/s and peak memory (RSS growth while loading and running, "
-        "CUDA peak) for each model in its own fresh process, twice, and report the spread. Models without "
-        "weights here are measured on their architecture and marked so.",
+        "CUDA peak) for each model on each runtime in its own fresh process, twice, and report the spread. "
+        "Models without weights here are measured on their architecture and marked so.",
     )
     p.add_argument("--models", "-m", type=models_arg, required=True, help="comma-separated model names or card paths")
+    p.add_argument("--runtime", type=runtimes_arg, default=["auto"], metavar="RUNTIMES",
+                   help=RUNTIMES_HELP + " (default: auto; with --amp or --channels-last, auto is torch). On torch "
+                   "a zoo model's params, GMACs and weight bytes are counted; on the others they are left empty")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="photos to calibrate the int8 runtime on (a folder of typical images; 64 are taken)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-sizes", type=sizes_arg, default=[1, 16], help="throughput batch sizes (default: 1,16)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
@@ -40,7 +45,7 @@ def run(args) -> int:
         environment, rows = run_bench(
             args.models, device=args.device, batch_sizes=args.batch_sizes, threads=args.threads,
             photos=args.photos, amp=args.amp, channels_last=args.channels_last, quick=args.quick,
-            repeats=args.repeats, timeout=args.timeout,
+            repeats=args.repeats, timeout=args.timeout, runtimes=args.runtime, calibration=args.calibration,
             progress=lambda line: print(f"topfive bench: {line}", file=sys.stderr, flush=True),
         )
     except FileNotFoundError as e:

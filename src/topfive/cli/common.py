@@ -70,3 +70,23 @@ def add_speed_options(p) -> None:
         "Pillow's resampling; on the CPU the same pixels as pillow, on CUDA nvjpeg's (EfficientNet-Lite0 "
         "kept top-1 on 99.1 %% of the photo set). See docs/performance.md",
     )
+
+
+def runtimes_arg(text: str) -> list[str]:
+    """`--runtime A,B` of the commands that measure: the runtime words, each once."""
+    from topfive.runtime.axis import parse_runtimes
+
+    for word in (part.strip() for part in text.split(",")):
+        if word in DEPRECATED:
+            print(f"topfive: runtime {word!r} is deprecated; use {DEPRECATED[word]!r}", file=sys.stderr)
+    try:
+        return parse_runtimes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+RUNTIMES_HELP = (
+    "comma-separated runtimes, every model measured on each and every result row named by (model, runtime); "
+    "a model written NAME@RUNTIME runs on that runtime only. Words: " + ", ".join(RUNTIMES)
+    + "; auto is what `topfive classify` runs (a card's own runtime; the rows say what it resolved to)"
+)

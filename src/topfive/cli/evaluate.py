@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from topfive.cli.common import DEFAULT_MODEL, fail, models_arg
+from topfive.cli.common import DEFAULT_MODEL, RUNTIMES_HELP, fail, models_arg, runtimes_arg
 
 
 def add_parser(sub) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
         description="Evaluate models on labelled photos: top-1/top-5 on each photo's accepted class set with "
         "95 % Wilson intervals, per label, McNemar tests between models, calibration and mistake severity. "
         "Writes predictions.csv (resumable), summary.csv, per_label.csv, mcnemar.csv, calibration.csv, "
-        "severity.csv, failures.csv and evaluate.json into --out.",
+        "severity.csv, failures.csv and evaluate.json into --out; a row per (model, runtime).",
     )
     p.add_argument("--data", required=True, metavar="PATH",
                    help="a folder per label, a CSV (file,label), a manifest CSV (or a folder holding manifest.csv), "
@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-outside", action="store_true",
                    help="accept a CSV or manifest whose file names are absolute or climb out of the set's folder "
                    "with ..; without it such a set is refused, so that a set cannot make topfive read other files")
+    p.add_argument("--runtime", type=runtimes_arg, default=["auto"], metavar="RUNTIMES",
+                   help=RUNTIMES_HELP + " (default: auto)")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="photos to calibrate the int8 runtime on (a folder of typical images; 64 are taken)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
     p.set_defaults(run=run)
@@ -53,7 +57,7 @@ def run(args) -> int:
         print(f"topfive: ... and {len(missing) - 10} more photos not available (all in failures.csv)", file=sys.stderr)
     try:
         report = evaluate(dataset, args.models, args.out, device=args.device, batch_size=args.batch_size,
-                          progress=progress)
+                          progress=progress, runtimes=args.runtime, calibration=args.calibration)
     except ResumeError as e:
         return fail(str(e))
     _print_summary(args.out)
@@ -77,14 +81,15 @@ def _print_summary(out: str) -> None:
         rows = list(csv.DictReader(f))
     lines = []
     for r in rows:
+        name = [r["model"], r["runtime"]]
         if r["weights"] != "real":
-            lines.append([r["model"], "", "", "", "", "", "not available (reason in summary.csv)"])
+            lines.append([*name, "", "", "", "", "", "not available (reason in summary.csv)"])
             continue
         if not r["top1"]:
-            lines.append([r["model"], r["n"], "", "", "", "", "real"])
+            lines.append([*name, r["n"], "", "", "", "", "real"])
             continue
-        lines.append([r["model"], r["n"], f"{float(r['top1']):.1f} [{float(r['top1_low']):.1f}, {float(r['top1_high']):.1f}]",
+        lines.append([*name, r["n"], f"{float(r['top1']):.1f} [{float(r['top1_low']):.1f}, {float(r['top1_high']):.1f}]",
                       f"{float(r['top5']):.1f} [{float(r['top5_low']):.1f}, {float(r['top5_high']):.1f}]",
                       r["ece"], r["severity_mean"], "real"])
-    sys.stdout.write(table(lines, ["model", "n", "top-1 % [95% CI]", "top-5 % [95% CI]", "ECE", "severity", "weights"],
-                           right={1, 4, 5}))
+    sys.stdout.write(table(lines, ["model", "runtime", "n", "top-1 % [95% CI]", "top-5 % [95% CI]", "ECE", "severity",
+                                   "weights"], right={2, 5, 6}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topfive.cli.common import fail, models_arg
+from topfive.cli.common import RUNTIMES_HELP, fail, models_arg, runtimes_arg
 
 
 def add_parser(sub) -> None:
@@ -18,6 +18,10 @@ def add_parser(sub) -> None:
                    "eval manifest)")
     p.add_argument("--models", type=models_arg, help="comma-separated model names or card paths (default: the study "
                    "set and the cards of --cards)")
+    p.add_argument("--runtime", type=runtimes_arg, metavar="RUNTIMES",
+                   help=RUNTIMES_HELP + ". A model is studied on those of them it can run (a card that runs none: "
+                   "on its own). Default: auto, and in the default study EfficientNet-Lite0 also on "
+                   "torch, onnxruntime, openvino and int8 (int8 calibrated on the --mirror photos)")
     p.add_argument("--device", default="cpu", help="device for the speed and memory measurements (default: cpu)")
     p.add_argument("--out", default="report", help="report folder (default: %(default)s)")
     p.add_argument("--mirror", metavar="DIR", help="local copy of the photo set (default: $TOPFIVE_EVAL_DIR when set)")
@@ -43,7 +47,7 @@ def run(args) -> int:
                 update_readme(args.readme, path)
         else:
             path = run_study(args.data, args.models, args.device, args.out, reuse=args.reuse, mirror=args.mirror,
-                             readme=args.readme, quick=args.quick, cards=args.cards)
+                             readme=args.readme, quick=args.quick, cards=args.cards, runtimes=args.runtime)
     except (RuntimeError, ValueError, OSError) as e:
         return fail(str(e))
     print(path)

@@ -16,12 +16,14 @@ from topfive.files import atomic_write
 
 SUMMARY_COLUMNS = [
     "model", "top1", "top1_err", "top5", "top5_err", "param_count", "img_size", "crop_pct", "interpolation",
-    "n", "top1_low", "top1_high", "top5_low", "top5_high", "ece", "severity_mean", "weights",
+    "n", "top1_low", "top1_high", "top5_low", "top5_high", "ece", "severity_mean", "weights", "runtime",
 ]
-PER_LABEL_COLUMNS = ["model", "label", "n", "top1", "top5"]
-MCNEMAR_COLUMNS = ["model_a", "model_b", "n", "both_right", "a_only", "b_only", "both_wrong", "p_value"]
-CALIBRATION_COLUMNS = ["model", "bin", "lower", "upper", "count", "mean_confidence", "accuracy"]
-SEVERITY_COLUMNS = ["model", "distance", "count"]
+# runtime last in each table: a reader of the files from before it (by position) keeps working
+PER_LABEL_COLUMNS = ["model", "label", "n", "top1", "top5", "runtime"]
+MCNEMAR_COLUMNS = ["model_a", "model_b", "n", "both_right", "a_only", "b_only", "both_wrong", "p_value",
+                   "runtime_a", "runtime_b"]
+CALIBRATION_COLUMNS = ["model", "bin", "lower", "upper", "count", "mean_confidence", "accuracy", "runtime"]
+SEVERITY_COLUMNS = ["model", "distance", "count", "runtime"]
 FAILURE_COLUMNS = ["file", "error", "reason"]
 TABLES = {  # file -> (columns, key in summaries())
     "summary.csv": (SUMMARY_COLUMNS, "summary"),
@@ -38,6 +40,7 @@ class ModelStatus:
     status: str  # "evaluated" or "unavailable"
     reason: str = ""
     info: object = None  # the model's ModelInfo when the name resolved
+    runtime: str = ""  # what ran its rows (auto resolved), or the runtime asked for when it could not load
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -55,11 +58,12 @@ def _pct(x: float) -> str:
 
 def summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], failures: dict) -> dict[str, list[list]]:
     items = {i.file: i for i in dataset.items}
-    evaluated = [s.name for s in statuses if s.status == "evaluated"]
-    by_model: dict[str, dict[str, dict]] = {m: {} for m in evaluated}
+    evaluated = [(s.name, s.runtime) for s in statuses if s.status == "evaluated"]
+    by_model: dict[tuple[str, str], dict[str, dict]] = {m: {} for m in evaluated}
     for r in rows:
-        if r["model"] in by_model and r["file"] in items and r["file"] not in failures:
-            by_model[r["model"]].setdefault(r["file"], r)
+        key = (r["model"], r["runtime"])
+        if key in by_model and r["file"] in items and r["file"] not in failures:
+            by_model[key].setdefault(r["file"], r)
 
     out = {k: [] for k in ("summary", "per_label", "mcnemar", "calibration", "severity")}
     for s in statuses:
@@ -71,9 +75,10 @@ def summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], f
             info.preprocess.interpolation if info else "",
         ]
         if s.status != "evaluated":
-            out["summary"].append([s.name, "", "", "", ""] + meta + [""] * 7 + [f"not available: {s.reason}"])
+            out["summary"].append([s.name, "", "", "", ""] + meta + [""] * 7 + [f"not available: {s.reason}",
+                                                                               s.runtime])
             continue
-        got = list(by_model[s.name].values())
+        got = list(by_model[(s.name, s.runtime)].values())
         n = len(got)
         h1 = sum(int(r["hit1"]) for r in got)
         h5 = sum(int(r["hit5"]) for r in got)
@@ -92,7 +97,7 @@ def summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], f
         else:
             acc, ci = [""] * 4, [""] * 5
         sev = f"{sev_mean:.3f}" if distances else ""
-        out["summary"].append([s.name] + acc + meta + [n] + ci + [sev, "real"])
+        out["summary"].append([s.name] + acc + meta + [n] + ci + [sev, "real", s.runtime])
 
         labels: dict[str, list[dict]] = {}
         for r in got:
@@ -100,20 +105,21 @@ def summaries(dataset: Dataset, statuses: list[ModelStatus], rows: list[dict], f
         for label, lr in sorted(labels.items()):
             k = len(lr)
             out["per_label"].append([s.name, label, k, _pct(sum(int(r["hit1"]) for r in lr) / k),
-                                     _pct(sum(int(r["hit5"]) for r in lr) / k)])
+                                     _pct(sum(int(r["hit5"]) for r in lr) / k), s.runtime])
         for b in bins:
             out["calibration"].append([
                 s.name, b.bin, f"{b.lower:.6f}", f"{b.upper:.6f}", b.count,
                 "" if b.mean_confidence is None else f"{b.mean_confidence:.6f}",
-                "" if b.accuracy is None else f"{b.accuracy:.6f}",
+                "" if b.accuracy is None else f"{b.accuracy:.6f}", s.runtime,
             ])
         for d, c in sev_counts.items():
-            out["severity"].append([s.name, d, c])
+            out["severity"].append([s.name, d, c, s.runtime])
 
     for a, b in itertools.combinations(evaluated, 2):
         common = sorted(by_model[a].keys() & by_model[b].keys())
         t = metrics.mcnemar([by_model[a][f]["hit1"] == "1" for f in common], [by_model[b][f]["hit1"] == "1" for f in common])
-        out["mcnemar"].append([a, b, t.n, t.both_right, t.a_only, t.b_only, t.both_wrong, f"{t.p_value:.6g}"])
+        out["mcnemar"].append([a[0], b[0], t.n, t.both_right, t.a_only, t.b_only, t.both_wrong, f"{t.p_value:.6g}",
+                               a[1], b[1]])
     return out
 
 

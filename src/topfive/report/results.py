@@ -16,6 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from topfive.report.rows import RowSet, join_bench, key_rows, split_key
+
 # --- reading ---------------------------------------------------------------
 
 
@@ -52,6 +54,21 @@ class Published:
     gmacs: float | None = None
     source: str = ""
     runtime: str = ""  # what runs the model in evaluate and bench
+    quantised: bool = False  # the model file itself is integer (see quantised_card)
+
+
+QUANTISED_WORDS = ("int8", "uint8", "quant", "qlinear")
+
+
+def quantised_card(info) -> bool:
+    """Whether a model card's file is an integer (int8/uint8) model. The rule: its input pixels are
+    uint8 (a TFLite full-integer model takes them as they are), or its name or architecture says int8,
+    uint8, quant or QLinear (an ONNX post-training int8 file keeps a float input, so the dtype alone
+    misses it). Zoo models are float: they are int8 only on the `int8` runtime."""
+    if info.family not in ("onnx", "tflite", "openvino"):
+        return False
+    text = f"{info.name} {info.architecture}".lower()
+    return info.preprocess.dtype == "uint8" or any(word in text for word in QUANTISED_WORDS)
 
 
 RUNTIME_NAMES = {  # the runtime vocabulary's words as the report writes them
@@ -66,6 +83,7 @@ def runtime_name(word: str | None) -> str:
 
 def published(name: str) -> Published:
     """Published ImageNet-1k figures of the model entry; empty when no entry knows the name."""
+    name = split_key(name)[0]
     try:
         from topfive.models import resolve
         from topfive.runtime.registry import card_runtime
@@ -74,7 +92,8 @@ def published(name: str) -> Published:
     except Exception:  # unknown name, card not loadable here: no published figures, never guessed
         return Published()
     runtime = runtime_name(card_runtime(info.family) if not resolve(name).has_module else "torch")
-    return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source, runtime)
+    return Published(info.acc1, info.acc5, info.params, info.gmacs, info.published_source, runtime,
+                     quantised_card(info))
 
 
 @dataclass
@@ -97,6 +116,11 @@ class Study:
     failures: list[dict]
     created: str
     published: dict[str, Published] = field(default_factory=dict)
+    # the machines the results were measured on ({"evaluate": ..., "bench": ...}, topfive.machine's
+    # fingerprint); a stage missing here recorded none (written by an older topfive)
+    fingerprints: dict[str, dict] = field(default_factory=dict)
+    # every (model, runtime) row; summary, bench and models above hold the compared ones (report.rows)
+    rows: RowSet = field(default_factory=RowSet)
 
     def has_weights(self, model: str) -> bool:
         row = self.summary.get(model)
@@ -124,39 +148,40 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
     say so instead of showing numbers."""
     ed = Path(eval_dir) if eval_dir else None
     bd = Path(bench_dir) if bench_dir else None
-    summary = {r["model"]: r for r in read_csv(ed / "summary.csv")} if ed else {}
     meta = read_json(ed / "evaluate.json") if ed else {}
     bench_json = read_json(bd / "bench.json") if bd else {}
-    bench = {r["model"]: r for r in bench_json.get("results", [])}
-    if bd:  # the CSV is the stable contract; the JSON adds the per-batch-size dict
-        for r in read_csv(bd / "bench.csv"):
-            bench[r["model"]] = {**r, **bench.get(r["model"], {})}
-    # bench keeps the names as given ("alexnet"), evaluate writes canonical ones ("alexnet:IMAGENET1K_V1");
-    # bench.json's "canonical" joins the two
-    bench = {(r.get("canonical") or m): r for m, r in bench.items()}
+    per_label, mcnemar, calibration_rows, severity_rows, predictions = (
+        read_csv(ed / name) if ed else []
+        for name in ("per_label.csv", "mcnemar.csv", "calibration.csv", "severity.csv", "predictions.csv"))
+    rows = key_rows(read_csv(ed / "summary.csv") if ed else [],
+                    join_bench(bench_json.get("results", []), read_csv(bd / "bench.csv") if bd else []),
+                    [per_label, calibration_rows, severity_rows, predictions], mcnemar)
     calibration, severity = defaultdict(list), defaultdict(list)
-    for r in read_csv(ed / "calibration.csv") if ed else []:
+    for r in calibration_rows:
         calibration[r["model"]].append(r)
-    for r in read_csv(ed / "severity.csv") if ed else []:
+    for r in severity_rows:
         severity[r["model"]].append((int(float(r["distance"])), int(float(r["count"]))))
-    models = list(summary) + [m for m in bench if m not in summary]
+    models = rows.models
     return Study(
         eval_dir=ed,
         bench_dir=bd,
         models=models,
-        summary=summary,
-        bench=bench,
+        summary=rows.summary,
+        bench=rows.bench,
         environment=bench_json.get("environment", {}),
         dataset=meta.get("dataset", {}),
         model_status=meta.get("models", []),
-        per_label=read_csv(ed / "per_label.csv") if ed else [],
-        mcnemar=read_csv(ed / "mcnemar.csv") if ed else [],
+        per_label=per_label,
+        mcnemar=[r for r in mcnemar if r["model_a"] in rows.summary and r["model_b"] in rows.summary],
         calibration=dict(calibration),
         severity=dict(severity),
-        predictions=read_csv(ed / "predictions.csv") if ed else [],
+        predictions=predictions,
         failures=read_csv(ed / "failures.csv") if ed else [],
         created=meta.get("created", ""),
-        published={m: published(m) for m in models},
+        published={m: published(m) for m in [*models, *rows.all_summary, *rows.all_bench]},
+        fingerprints={stage: fp for stage, fp in (("evaluate", meta.get("fingerprint")),
+                                                  ("bench", bench_json.get("fingerprint"))) if fp},
+        rows=rows,
     )
 
 
@@ -164,10 +189,12 @@ def load_study(eval_dir: Path | str | None, bench_dir: Path | str | None) -> Stu
 
 
 def display(name: str) -> str:
-    """A model's name for tables: a card path becomes its file name (without `.json`)."""
+    """A row's name for tables: a card path becomes its file name (without `.json`); a model on
+    several runtimes gets its runtime beside it."""
+    name, runtime = split_key(name)
     if "/" in name or os.sep in name or name.endswith(".json"):
-        return Path(name).name.removesuffix(".json")
-    return name
+        name = Path(name).name.removesuffix(".json")
+    return f"{name} ({runtime})" if runtime else name
 
 
 def short(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from topfive.report.defaults import NOT_AVAILABLE, SIGNIFICANCE
 from topfive.report.format import fmt, pct_ci
+from topfive.report.numerics import MARK, accuracy_caveats, accuracy_note
 from topfive.report.results import (
     Published,
     Study,
@@ -19,12 +20,14 @@ from topfive.tables import markdown_table
 
 def _overall(study: Study) -> list[str]:
     rows = []
+    flagged = accuracy_caveats(study)
     for m in study.models:
         pub = study.published.get(m) or Published()
         g, _ = gmacs(study, m)
         if study.has_weights(m):
             row = study.summary[m]
-            own = [row.get("n", ""), pct_ci(row, "top1"), pct_ci(row, "top5")]
+            mark = f" {MARK}" if m in flagged else ""  # this figure may not hold on another CPU
+            own = [row.get("n", ""), pct_ci(row, "top1") + mark, pct_ci(row, "top5") + mark]
         else:
             own = ["—", NOT_AVAILABLE, NOT_AVAILABLE]
         rows.append([display(m), *own, fmt(pub.acc1), fmt(pub.acc5), fmt(params_m(study, m), 2), fmt(g, 3)])
@@ -33,6 +36,7 @@ def _overall(study: Study) -> list[str]:
         "accuracy of the same weights (a different test set: compare within a column).", "",
         *markdown_table(["model", "n", "top-1 % [95 % CI]", "top-5 % [95 % CI]", "ImageNet Acc@1 %",
                          "ImageNet Acc@5 %", "params (M)", "GMACs"], rows),
+        *accuracy_note(study),
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from topfive.report.defaults import SIGNIFICANCE
+from topfive.report.numerics import method_note
 from topfive.report.results import Study
 
 
@@ -35,5 +36,6 @@ def section_method(study: Study) -> list[str]:
         f"{', '.join(counters) or 'the counter named in the table'} (torchvision's \"GFLOPS\" are MACs).",
         "- **Published figures**: ImageNet-1k Acc@1/Acc@5 as published for the same weights (torchvision's "
         "weights metadata; timm's results for EfficientNet-Lite), not re-measured here.",
+        method_note(study),
         "",
     ]

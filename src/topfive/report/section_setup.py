@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import re
 
+from topfive.machine import differences
 from topfive.report.format import shown_path, shown_text
+from topfive.report.numerics import isa_text
 from topfive.report.results import Study, display
 from topfive.tables import markdown_table
 
+# what bench.json's environment says, for results written before the machine fingerprint
 ENVIRONMENT = [("cpu", "CPU"), ("threads", "threads"), ("device", "device"), ("dtype", "dtype"),
                ("memory_format", "memory format"), ("torch", "torch"), ("torchvision", "torchvision"),
                ("python", "Python"), ("platform", "platform")]
+BENCH_SETTINGS = [("threads", "threads"), ("device", "device"), ("dtype", "dtype"), ("memory_format", "memory format")]
 FAILURES_SHOWN = 20
 
 
@@ -77,13 +81,53 @@ def _photo_set(study: Study, names: list[str]) -> list[str]:
     return lines
 
 
+def machine_rows(fp: dict) -> list[tuple[str, str]]:
+    """A machine fingerprint (topfive.machine.fingerprint) as (label, value) rows."""
+    memory = fp.get("memory_bytes")
+    packages = fp.get("packages") or {}
+    installed = ", ".join(f"{name} {v}" for name, v in packages.items() if v)
+    missing = [name for name, v in packages.items() if not v]
+    return [
+        ("CPU", fp.get("cpu") or "—"),
+        ("ISA features", isa_text(fp)),
+        ("cores", f"{fp.get('logical_cpus', '?')} logical CPUs, {fp.get('usable_cpus', '?')} usable"),
+        ("memory", f"{memory / 2**30:.1f} GiB" if memory else "—"),
+        ("OS", f"{fp.get('os') or '—'} ({fp.get('platform') or '?'})"),
+        ("Python", fp.get("python") or "—"),
+        ("runtime versions", installed + (f"; not installed: {', '.join(missing)}" if missing else "")),
+        ("GPU", fp.get("gpu") or "none"),
+    ]
+
+
+def _machine(study: Study) -> list[str]:
+    """The machine table: one column per machine the results were measured on, then bench's settings."""
+    env, fps = study.environment, study.fingerprints
+    if not fps:
+        rows = [[label, env.get(key, "—")] for key, label in ENVIRONMENT] if env else []
+        note = ("No machine fingerprint was recorded with these results (an older topfive wrote them): the "
+                "CPU's ISA features behind them, and so whether int8 results would hold on another CPU, are unknown.")
+        return (markdown_table(["", ""], rows, right_from=99) if rows else []) + [note, ""]
+    # threads are a setting of each stage (shown below), not a difference of machine
+    changed = (differences(fps["evaluate"], dict(fps["bench"], threads=fps["evaluate"].get("threads")))
+               if len(fps) == 2 else [])
+    same = not changed
+    stages = [next(iter(fps))] if same else list(fps)
+    columns = [dict(machine_rows(fps[s])) for s in stages]
+    rows = [[label, *(c[label] for c in columns)] for label, _ in machine_rows(fps[stages[0]])]
+    if env:
+        rows += [[label, *(env.get(key, "—") if s == "bench" or same else "—" for s in stages)]
+                 for key, label in BENCH_SETTINGS]
+    header = ["", *([""] if same else [f"{s} ran on" for s in stages])]
+    lines = markdown_table(header, rows, right_from=99)
+    if changed:
+        lines += ["Evaluate and bench ran on different machines: " + "; ".join(changed) + ".", ""]
+    return lines
+
+
 def section_setup(study: Study, names: list[str]) -> list[str]:
     """names: the ImageNet-1k class names, by index."""
-    lines = ["## Set-up", ""]
-    env = study.environment
-    if env:
-        lines += markdown_table(["", ""], [[label, env.get(key, "—")] for key, label in ENVIRONMENT], right_from=99)
-    else:
+    lines = ["## Set-up", "", *_machine(study)]
+    if not study.environment:
         lines += ["Speed and memory were not measured (no bench results).", ""]
     lines += ["### Photo set", "", *_photo_set(study, names)]
     if study.failures:
@@ -96,6 +140,7 @@ def section_setup(study: Study, names: list[str]) -> list[str]:
     status = [s for s in study.model_status if s.get("reason")]
     if status:
         lines += ["Models that could not be evaluated:", ""]
-        lines += [f"- {display(s['name'])}: {s.get('status', '')} — {shown_text(s['reason'])}" for s in status]
+        lines += [f"- {display(s['name'])}" + (f" on {s['runtime']}" if s.get("runtime") else "")
+                  + f": {s.get('status', '')} — {shown_text(s['reason'])}" for s in status]
         lines.append("")
     return lines

@@ -1,10 +1,13 @@
 """The comparative study as one call: run (or reuse) the evaluate and bench stages through the
 library, then write the report and, when asked, its README section.
 
-A stage is skipped when its result files are there and it was last run with the same arguments:
-OUT/study.json records, per stage, the `topfive` command line the stage is equivalent to. A stage
-run with other arguments starts afresh (earlier results set aside as FOLDER.previous); one whose
-files are incomplete (a killed run) resumes in place.
+A stage is skipped when its result files are there, it was last run with the same arguments and on
+a machine with the same fingerprint: OUT/study.json records, per stage, the `topfive` command line
+the stage is equivalent to (models, runtimes, photo set and settings), and the stage's own result
+file (evaluate.json, bench.json) the machine fingerprint (CPU and its ISA features, cores, memory, OS,
+Python, the runtime packages' versions, GPU). A stage run with other arguments or on another machine
+starts afresh (earlier results set aside as FOLDER.previous) and says why; one whose files are
+incomplete (a killed run) resumes in place.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from topfive.files import atomic_write
+from topfive.machine import differences, fingerprint
 from topfive.report.defaults import (
     BENCH_BATCH_SIZES,
     DEFAULT_DATA,
@@ -24,8 +28,9 @@ from topfive.report.defaults import (
     default_card_dir,
     default_mirror,
     default_models,
+    study_runs,
 )
-from topfive.report.format import shown_path
+from topfive.report.format import shown_path, shown_text
 from topfive.report.readme import update_readme
 from topfive.report.render import write_report
 from topfive.report.results import read_json
@@ -33,6 +38,8 @@ from topfive.report.results import read_json
 EVAL_FILES = ("summary.csv", "predictions.csv", "evaluate.json")
 BENCH_FILES = ("bench.json", "bench.csv")
 STAGE_RECORD = "study.json"
+FINGERPRINT_FILES = ("evaluate.json", "bench.json")  # the result file of each stage that records its machine
+NO_FINGERPRINT = "no machine fingerprint recorded"
 
 
 def _say(line: str) -> None:
@@ -47,14 +54,14 @@ def evaluate_stage(data, models: list[str], out: Path, mirror=None) -> list[str]
 
     progress = sys.stderr.isatty()
     dataset = load_dataset(data, mirror=mirror, progress=progress)
-    result = evaluate(dataset, models, out, progress=progress,
+    result = evaluate(dataset, models, out, progress=progress, calibration=photo_folder(data, mirror),
                       log=lambda line: print(f"topfive evaluate: {line}", file=sys.stderr, flush=True))
     problems = []
     failed = result["dataset"]["n_failed"]
     if failed:
         problems.append(f"{failed} of {result['dataset']['n_images']} photos unreadable, "
                         f"see {shown_path(out / 'failures.csv')}")
-    problems += [f"{m['name']} not evaluated" for m in result["models"] if m["status"] != "evaluated"]
+    problems += [f"{m['name']} on {m['runtime']} not evaluated" for m in result["models"] if m["status"] != "evaluated"]
     return problems
 
 
@@ -65,7 +72,7 @@ def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: b
 
     sizes = list(BENCH_BATCH_SIZES)
     environment, rows = run_bench(models, device=device, batch_sizes=sizes, photos=photos, quick=quick,
-                                  progress=lambda line: print(f"topfive bench: {line}", file=sys.stderr, flush=True))
+                                  calibration=photos, progress=lambda line: print(f"topfive bench: {line}", file=sys.stderr, flush=True))
     write_results(out, environment, rows, sizes)
     return [f"{r['model']} not measured" for r in rows if r.get("error")]
 
@@ -80,6 +87,19 @@ class Stage:
 
     def complete(self) -> bool:
         return all((self.folder / f).is_file() for f in self.files)
+
+    def machine_changes(self, current: dict) -> list[str]:
+        """How the machine that wrote the results differs from `current` ([] when it is the same).
+        The threads compared are the recorded ones: they are a setting of the stage (in its argv
+        where chosen), not a property of the machine."""
+        record = next(f for f in self.files if f in FINGERPRINT_FILES)
+        try:
+            recorded = read_json(self.folder / record).get("fingerprint")
+        except ValueError:  # a damaged file: nothing in it can be trusted, measure again
+            return [f"{record} unreadable"]
+        if not recorded:
+            return [NO_FINGERPRINT]
+        return differences(recorded, dict(current, threads=recorded.get("threads")))
 
 
 def photo_folder(data, mirror) -> Path | None:
@@ -98,14 +118,16 @@ def stages(data, models: list[str], device: str, out: Path, mirror=None, quick: 
     eval_dir, bench_dir = out / "eval", out / "bench"
     photos = photo_folder(data, mirror)
     names = ",".join(models)
+    # int8 is calibrated on the photo folder, in both stages alike (so they share one quantised file)
+    calibration = ["--calibration", str(photos)] if photos and any(m.endswith("@int8") for m in models) else []
     return [
         Stage("evaluate", eval_dir, EVAL_FILES,
               ["evaluate", "--data", str(data), "--models", names, "--out", str(eval_dir)]
-              + (["--mirror", str(mirror)] if mirror else []),
+              + (["--mirror", str(mirror)] if mirror else []) + calibration,
               lambda: evaluate_stage(data, models, eval_dir, mirror=mirror)),
         Stage("bench", bench_dir, BENCH_FILES,
               ["bench", "--models", names, "--device", device, "--out", str(bench_dir)]
-              + (["--photos", str(photos)] if photos else []) + (["--quick"] if quick else []),
+              + (["--photos", str(photos)] if photos else []) + (["--quick"] if quick else []) + calibration,
               lambda: bench_stage(models, device, bench_dir, photos=photos, quick=quick)),
     ]
 
@@ -119,17 +141,47 @@ def _set_aside(folder: Path) -> None:
     _say(f"earlier results moved to {shown_path(previous)}")
 
 
+def argv_changes(old: list[str], new: list[str]) -> list[str]:
+    """How two stage command lines differ, option by option ("--models: a -> a,b")."""
+    def options(argv: list[str]) -> dict[str, str]:
+        out, key = {"command": argv[0] if argv else ""}, None
+        for word in argv[1:]:
+            if word.startswith("--"):
+                key = word
+                out[key] = ""  # a flag, unless a value follows
+            elif key is not None:
+                out[key] = word
+        return out
+
+    a, b = options(old), options(new)
+    return [f"{k}: {a.get(k, '-') or 'set'} -> {b.get(k, '-') or 'set'}"
+            for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+
+
+def rerun_reason(stage: Stage, recorded_argv: list[str] | None, current: dict, reuse: bool) -> str:
+    """Why the stage's stored results cannot be reused ("" when they can)."""
+    if not reuse:
+        return "--no-reuse"
+    if recorded_argv is not None and recorded_argv != stage.argv:
+        return "other arguments: " + "; ".join(argv_changes(recorded_argv, stage.argv))
+    if not stage.complete():
+        return ""  # nothing finished to reuse: the stage resumes in place
+    return "; ".join(stage.machine_changes(current))
+
+
 def run_stages(data, models: list[str], device: str, out: Path, mirror=None, reuse: bool = True,
                quick: bool = False) -> tuple[Path, Path]:
     """Runs or reuses each stage; returns (evaluate's folder, bench's folder)."""
     record_path = out / STAGE_RECORD
     recorded = read_json(record_path)
+    current = fingerprint()  # once: it asks nvidia-smi
     for stage in stages(data, models, device, out, mirror=mirror, quick=quick):
-        same = recorded.get(stage.name, stage.argv) == stage.argv
-        if reuse and same and stage.complete():
+        reason = rerun_reason(stage, recorded.get(stage.name), current, reuse)
+        if not reason and stage.complete():
             _say(f"reusing {stage.name} results in {shown_path(stage.folder)}")
             continue
-        if stage.folder.exists() and not (reuse and same):
+        if reason and stage.folder.exists():
+            _say(f"re-running {stage.name}: {shown_text(reason)}")
             _set_aside(stage.folder)  # a fresh run; otherwise (e.g. after a kill) the stage resumes in place
         _say("running " + " ".join(["topfive", *stage.argv]))
         problems = stage.run()
@@ -142,9 +194,9 @@ def run_stages(data, models: list[str], device: str, out: Path, mirror=None, reu
     return out / "eval", out / "bench"
 
 
-def _command(data, device: str, quick: bool, mirror, cards) -> str:
+def _command(data, device: str, quick: bool, mirror, cards, runtimes=None) -> str:
     """The `topfive report` command line the report says it was made with."""
-    parts = ["topfive report"]
+    parts = ["topfive report"] + ([f"--runtime {','.join(runtimes)}"] if runtimes else [])
     if str(data) != DEFAULT_DATA:
         parts.append(f"--data {shown_path(data)}")
     if mirror:
@@ -159,27 +211,33 @@ def _command(data, device: str, quick: bool, mirror, cards) -> str:
 
 
 def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEFAULT_OUT, reuse: bool = True,
-              mirror=None, readme: Path | str | None = None, quick: bool = False, cards=None) -> Path:
+              mirror=None, readme: Path | str | None = None, quick: bool = False, cards=None,
+              runtimes: list[str] | None = None) -> Path:
     """Evaluate + bench (or reuse their files), then write the report (and the README section).
 
     mirror: a local copy of the photo set (default: $TOPFIVE_EVAL_DIR when set). models: default
     the study set, plus the model cards of `cards` (default: $TOPFIVE_MODELS_DIR when set).
+    runtimes: every model on each of them it can run; default auto, and in the default study
+    EfficientNet-Lite0 across runtimes as well (defaults.study_runs).
     quick: bench's few-repetition mode, to check the machinery; the report says so."""
     out = Path(out)
     data = data or DEFAULT_DATA
     if not str(data).startswith("builtin:") and not Path(data).exists():
         raise ValueError(f"{data}: no such photo set (give --data: a folder per label, a CSV or a manifest)")
+    given = bool(models)
     if models:
         models, cards = list(models), None
     else:
         cards = cards if cards is not None else default_card_dir()
         models = default_models(cards)
     mirror = mirror if mirror is not None else default_mirror()
+    models = study_runs(models, runtimes, comparison=not (given or runtimes),
+                        calibration=photo_folder(data, mirror) is not None)
     eval_dir, bench_dir = run_stages(data, models, device, out, mirror=mirror, reuse=reuse, quick=quick)
     notes = ["**Quick bench run** (`--quick`): few repetitions, so the speed figures only check the machinery; "
              "do not quote them."] if quick else []
     path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [],
-                        command=_command(data, device, quick, mirror, cards), notes=notes)
+                        command=_command(data, device, quick, mirror, cards, runtimes), notes=notes)
     if readme:
         update_readme(readme, path)
     return path
