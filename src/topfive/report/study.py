@@ -30,6 +30,7 @@ from topfive.report.defaults import (
     default_models,
     study_runs,
 )
+from topfive.report.progress import StageProgress
 from topfive.report.format import shown_path, shown_text
 from topfive.report.readme import update_readme
 from topfive.report.render import write_report
@@ -55,7 +56,7 @@ def evaluate_stage(data, models: list[str], out: Path, mirror=None) -> list[str]
     progress = sys.stderr.isatty()
     dataset = load_dataset(data, mirror=mirror, progress=progress)
     result = evaluate(dataset, models, out, progress=progress, calibration=photo_folder(data, mirror),
-                      log=lambda line: print(f"topfive evaluate: {line}", file=sys.stderr, flush=True))
+                      log=StageProgress("evaluate", len(models)))
     problems = []
     failed = result["dataset"]["n_failed"]
     if failed:
@@ -72,7 +73,7 @@ def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: b
 
     sizes = list(BENCH_BATCH_SIZES)
     environment, rows = run_bench(models, device=device, batch_sizes=sizes, photos=photos, quick=quick,
-                                  calibration=photos, progress=lambda line: print(f"topfive bench: {line}", file=sys.stderr, flush=True))
+                                  calibration=photos, progress=StageProgress("bench", len(models)))
     write_results(out, environment, rows, sizes)
     return [f"{r['model']} not measured" for r in rows if r.get("error")]
 
