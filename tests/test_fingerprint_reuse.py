@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from conftest import EVAL
-from test_report_stages import FIX, FakeStages, stamp
+from test_report_stages import FIX, fake, stamp  # noqa: F401  (fake: the stand-in stages fixture)
 
 from topfive.bench.results import write_results
 from topfive.eval.datasets import load_dataset
@@ -16,14 +16,6 @@ from topfive.machine import differences, fingerprint
 from topfive.report import study
 
 MODELS = ["efficientnet_lite0", "resnet50"]
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    stages = FakeStages()
-    monkeypatch.setattr(study, "evaluate_stage", stages.evaluate)
-    monkeypatch.setattr(study, "bench_stage", stages.bench)
-    return stages
 
 
 def recorded(folder, name):

@@ -3,7 +3,7 @@
 Names are imported on first use, so that `topfive --help` answers without loading torch.
 """
 
-from importlib import import_module
+from topfive.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -30,7 +30,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module 'topfive' has no attribute {name!r}")
+__getattr__ = lazy_exports("topfive", _EXPORTS)

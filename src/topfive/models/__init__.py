@@ -11,7 +11,7 @@
 Names are imported on first use, so that importing one submodule does not load the others.
 """
 
-from importlib import import_module
+from topfive.lazy import lazy_exports
 
 _EXPORTS = {
     "resolve": "registry",
@@ -25,7 +25,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(import_module(f"topfive.models.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'topfive.models' has no attribute {name!r}")
+__getattr__ = lazy_exports("topfive.models", _EXPORTS)

@@ -19,7 +19,7 @@ compile, onnxruntime, int8, openvino, openvino-bf16, litert, auto) is documented
 Names are imported on first use, so that naming the vocabulary loads no runtime package.
 """
 
-from importlib import import_module
+from topfive.lazy import lazy_exports
 
 _EXPORTS = {
     "make_runtime": "registry",
@@ -34,7 +34,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(import_module(f"topfive.runtime.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'topfive.runtime' has no attribute {name!r}")
+__getattr__ = lazy_exports("topfive.runtime", _EXPORTS)
