@@ -163,10 +163,6 @@ def test_classifier_takes_a_runtime_name(entry, cache, batch, reference):
     assert [r.top[0].index for r in results] == reference[:4].argmax(-1).tolist()
 
 
-def test_auto_is_onnxruntime_on_cpu(entry, cache):
-    assert make_runtime(entry).name == "onnxruntime"  # onnxruntime is installed here
-
-
 def test_compiled_matches_eager(entry, batch, reference):
     torch.manual_seed(0)
     compiled = make_runtime(entry, "compile")

@@ -178,3 +178,9 @@ def test_a_file_name_that_is_not_utf8(tmp_path):
     for fmt, decode in (("table", "tensor"), ("csv", "pillow")):
         result = classify(str(path), "--format", fmt, "--decode", decode)
         assert result.returncode == 0 and "Traceback" not in result.stderr, (fmt, decode, result.stderr[-3000:])
+        assert "latin1_" in result.stdout, (fmt, result.stdout)
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(result.stdout)))
+            assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5"] and not any(r["error"] for r in rows)
+        else:
+            assert sum(line.split()[:1] == ["1"] for line in result.stdout.splitlines()) == 1, result.stdout

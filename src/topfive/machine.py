@@ -6,6 +6,7 @@ far enough to do so itself, and benchmark scripts print the same words.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -91,6 +92,7 @@ def memory_bytes() -> int | None:
         return None
 
 
+@functools.cache
 def gpu() -> str:
     """The GPUs and driver (from nvidia-smi), "" where there is none. nvidia-smi rather than torch,
     so describing the machine loads no CUDA."""

@@ -103,8 +103,9 @@ class Classifier:
         prefetch: int | None = None,
         backend=None,
     ):
-        """`runtime`: a word of topfive.runtime.RUNTIMES ("auto": ONNX Runtime on CPU for zoo
-        models where it is installed, else torch; a card's own runtime), or a ready runtime object
+        """`runtime`: a word of topfive.runtime.RUNTIMES ("auto": for a zoo model on the
+        CPU the fastest fp32 runtime measured on this machine, cached (topfive.runtime.tune), else torch;
+        a card's own format runtime), or a ready runtime object
         (anything with `probabilities(batch)`). `backend`: the deprecated spelling of `runtime`.
         `calibration`: photos for the int8 runtime. `threads`: the runtime's CPU threads.
         `draft`: decode large JPEGs at a reduced DCT scale (see decode.pillow.draft_size).

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--models", "-m", type=models_arg, required=True, help="comma-separated model names or card paths")
     p.add_argument("--runtime", type=runtimes_arg, default=["auto"], metavar="RUNTIMES",
                    help=RUNTIMES_HELP + " (default: auto; with --amp or --channels-last, auto is torch). On torch "
-                   "a zoo model's params, GMACs and weight bytes are counted; on the others they are left empty")
+                   "and compile (and auto when it runs torch) a zoo model's params, GMACs and weight bytes are counted; on the others they are left empty")
     p.add_argument("--calibration", metavar="DIR",
                    help="photos to calibrate the int8 runtime on (a folder of typical images; 64 are taken)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")

@@ -46,8 +46,9 @@ def add_speed_options(p) -> None:
         "--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME,
         help="what runs the model (default: auto): torch (eager PyTorch), compile (torch.compile), "
         "onnxruntime (ONNX Runtime; zoo models are exported to ONNX once, cached), int8 (ONNX Runtime int8, "
-        "needs --calibration), openvino, litert (TFLite cards); auto = onnxruntime on CPU for zoo models "
-        "when installed, else torch, and a card's own runtime. See the README's Runtimes section.",
+        "needs --calibration), openvino, openvino-bf16, litert (TFLite cards); auto = for a zoo model on the "
+        "CPU the fastest fp32 runtime measured here (cached; see `topfive tune`, $TOPFIVE_AUTO_RUNTIME pins "
+        "it), else torch, and a card's own format runtime. See the README's Runtimes section.",
     )
     p.add_argument(
         "--backend", action=DeprecatedBackend, choices=[*RUNTIMES, *DEPRECATED], metavar="NAME",

@@ -196,8 +196,6 @@ def find_images(
     stops the others, and none vanishes in silence. When `problems` is a dict, each of those paths is
     put there with its reason ("permission denied", ...), for the caller to report as ImageUnreadable.
     """
-    import errno  # here, not at the top: this function is its only user
-
     # What pathlib's is_file/is_dir take for "not there" (a dangling link, a link loop): skipped, as ever.
     gone = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
     found: list[str] = []

@@ -77,7 +77,7 @@ def section_memory(study: Study, chart: str | None) -> list[str]:
             row.append(fmt(num(r.get("cuda_peak_mib"))))
         rows.append(row)
     lines += [
-        "Weights: the weight file's bytes. Peak RSS growth: in a fresh process per model, the peak resident "
+        "Weights: bytes of the model's parameters and buffers as loaded (empty where the runtime is not torch). Peak RSS growth: in a fresh process per model, the peak resident "
         "memory while loading, and while running (every batch size, so the largest batch dominates), minus "
         "the process's baseline after imports; \"run over loaded\": the running peak minus the resident memory "
         "once the model was loaded (what inference adds)."

@@ -44,11 +44,9 @@ def module_tag(module: torch.nn.Module) -> str:
     return "state" + h.hexdigest()[:12]
 
 
-def weights_tag(weights_file: str | os.PathLike | None, pretrained: bool = True) -> str:
-    """What an entry's built module's weights are, for its export's cache name."""
-    if weights_file:
-        return file_tag(weights_file)
-    return "published" if pretrained else "random"
+def weights_tag(weights_file: str | os.PathLike | None) -> str:
+    """What an entry's module built with its weights holds, for its export's cache name."""
+    return file_tag(weights_file) if weights_file else "published"
 
 
 def onnx_path(name: str, size: int, weights_tag: str = "published", opset: int = DEFAULT_OPSET) -> Path:

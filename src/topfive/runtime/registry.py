@@ -133,7 +133,7 @@ def auto(request):
     if request.is_card:
         request.kind = card_runtime(request.entry.card.format)
         return finish(request, build(request.kind, request))
-    module = request.torch_module()  # weights errors surface here, not as a failed candidate
+    request.torch_module()  # weights errors surface here, not as a failed candidate
     choice = "torch"
     if request.device.startswith("cpu"):
         from topfive.runtime.tune import pinned
@@ -152,7 +152,6 @@ def auto(request):
         except Exception as e:  # noqa: BLE001  (the reference path still works)
             what = "ONNX export/run" if choice == "onnxruntime" else f"ONNX export/{choice}"
             warnings.warn(f"{request.model_name}: {what} failed ({type(e).__name__}: {e}); running eager torch")
-            request.module = module
     request.kind = "torch"
     return finish(request, build("torch", request))
 
@@ -161,15 +160,15 @@ def tuned_request(request, seconds: float | None = None, force: bool = False):
     """topfive.runtime.tune.tuned for a request's zoo model, each candidate built from the request."""
     from topfive.runtime import tune
 
-    module = request.torch_module()
+    request.torch_module()
 
     def make(kind: str):
-        request.kind, request.module = kind, module
+        request.kind = kind
         return finish(request, build(kind, request))
 
     shape = (3, request.entry.info.preprocess.size, request.entry.info.preprocess.size)
     tuning = tune.tuned(request.model_name, make, shape, request.threads, seconds or tune.DEFAULT_SECONDS, force)
-    request.kind, request.module = tuning.choice, module
+    request.kind = tuning.choice
     return tuning
 
 

@@ -1,8 +1,8 @@
 """`RuntimeRequest`: what make_runtime was asked for, handed to a runtime's builder.
 
 It also builds the shared inputs once -- the zoo model's module (and the tag that names its
-weights in the export cache), its ONNX export, a card's files -- so a fallback (auto: ONNX Runtime,
-else eager torch) reuses what was already built.
+weights in the export cache), its ONNX export, a card's files -- so auto's tuning candidates and its
+torch fallback reuse what was already built.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from topfive.runtime.export import export_onnx, module_tag, weights_tag
 @dataclass
 class RuntimeRequest:
     entry: Any  # a topfive.models ModelEntry: a zoo model (has_module) or a model card (CardEntry)
-    kind: str  # a vocabulary word, resolved (never "auto")
+    kind: str  # a vocabulary word; "auto" until registry.auto resolves it
     device: str = "cpu"
     threads: int | None = None
     calibration: str | os.PathLike | Sequence | None = None
@@ -29,6 +29,7 @@ class RuntimeRequest:
     module: torch.nn.Module | None = None
     tag: str | None = None
     options: dict = field(default_factory=dict)  # the runtime's own keywords (torch: channels_last, amp)
+    built_here: bool = False  # the module was built from the entry's weights, not passed in
 
     @property
     def model_name(self) -> str:
@@ -46,15 +47,15 @@ class RuntimeRequest:
         """The zoo model's module: the one passed in, else built with its weights (once)."""
         if self.module is None:
             self.module = self.entry.build(pretrained=True, weights_file=self.weights_file)
-            self.tag = self.tag or weights_tag(self.weights_file)
+            self.built_here = True
         return self.module
 
     def weights_tag(self) -> str:
         """What names the module's weights in the export cache: the tag given, else "published" or
         the weights file's hash for a module built here, else the state dict's hash."""
         module = self.torch_module()
-        if self.tag is None:
-            self.tag = module_tag(module)
+        if self.tag is None:  # hashed only here: the torch runtimes export nothing and need no tag
+            self.tag = weights_tag(self.weights_file) if self.built_here else module_tag(module)
         return self.tag
 
     def onnx_export(self) -> Path:

@@ -25,6 +25,7 @@ LiteRT's and ONNX Runtime's, so the runtimes that could run a card do not give t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -209,8 +210,7 @@ def save(tuning: Tuning, path: Path) -> Tuning:
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fingerprint": current_fingerprint(tuning.threads),
     }
     atomic_write(path, json.dumps(data, indent=2) + "\n")
-    return Tuning(tuning.model, tuning.choice, tuning.why, tuning.rows, tuning.key, path, tuning.seconds,
-                  tuning.threads, runtime=tuning.runtime)
+    return dataclasses.replace(tuning, path=path)
 
 
 def tuned(model: str, build, shape: tuple[int, ...], threads: int | None = None,
