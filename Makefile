@@ -11,12 +11,18 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e ".[dev,onnx,openvino,tflite]"
+	$(BIN)/pip install -q -e ".[dev,onnx,openvino,tflite,web,ray,explain,gpu]"
 	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	  (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)
 
 install: $(BIN)/.installed
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 report: install
