@@ -157,7 +157,7 @@ def test_result_files_follow_the_contract(measured, tmp_path):
             "latency_ms_median", "latency_ms_p90", "latency_ms_min", "latency_ms_max", "latency_runs",
             "throughput_bs1", "throughput_bs2", "decode_ms", "preprocess_ms", "end_to_end_img_s",
             "rss_baseline_mib", "rss_load_mib", "rss_run_mib", "cuda_peak_mib", "spread_pct", "spread_note", "error",
-            "runtime",
+            "runtime", "latency_ms_ci_low", "latency_ms_ci_high",
         ]
         table = {row["model"]: row for row in reader}
     assert table["squeezenet1_1"]["weights"] == "architecture only"
@@ -183,7 +183,8 @@ def test_spread_is_reported_and_called_wide_above_ten_percent():
     wide = bench.combine("m", [run(10.0, 100.0), run(13.0, 100.0)])
     assert wide["spread_pct"] > 10 and "wide" in wide["spread_note"] and "latency_ms_median" in wide["spread_note"]
     assert wide["latency_ms_median"] == pytest.approx(11.5)
-    assert bench.combine("m", [run(10.0, 100.0)])["spread_note"] == "single run, no spread"
+    single = bench.combine("m", [run(10.0, 100.0)])
+    assert single["spread_note"] == "" and single["spread_pct"] is None
 
 
 def test_peak_rss_sees_a_transient_allocation_after_reset():

@@ -23,11 +23,13 @@ bench.csv, one row per (model, runtime), columns in this order:
   cuda_peak_mib     torch.cuda.max_memory_allocated while running, MiB (empty on CPU)
   spread_pct        largest (max - min) / median over the repeats, percent, of the speed and
                     memory figures (empty with one repeat)
-  spread_note       "" | "wide spread (>10 %): field 23 %, ..." | "single run, no spread"
+  spread_note       "" | "wide spread (>10 %): field 23 %, ..." ("" with one repeat)
   error             "" or why the model could not be measured (then the figures are empty)
   runtime           the runtime measured (a word of the README's vocabulary; for auto the one it
-                    resolved to), or the one asked for when the model could not be measured; last,
-                    so that readers of the files from before it keep working
+                    resolved to), or the one asked for when the model could not be measured
+  latency_ms_ci_low, latency_ms_ci_high   95 % interval of the batch-1 median latency, ms
+                    (distribution-free, from the timed runs; over repeats, the span of theirs)
+The columns after "error" come last so that readers of older files keep working.
 Every figure is the median over the repeats (two fresh processes by default), except
 latency_ms_min / _max (min / max over all) and latency_runs (sum).
 
@@ -38,8 +40,9 @@ bench.json: {"environment": {"cpu", "threads", "device", "dtype", "memory_format
   resolved name), "weights_note" (why architecture only), "precision" (the runtime's: "fp32",
   "int8", "as stored", ...),
   "memory_format", "rss_loaded_mib" (RSS growth once loaded, after the load peak),
-  "rss_method", "spread" ({field: percent}), "pids" (one per repeat) and "runs" (each repeat's
-  raw worker output).
+  "rss_method", "spread" ({field: percent}), "throughput_ci" ({"<batch size>": [low, high]}
+  images/s, 95 % interval of the median), "pids" (one per repeat) and "runs" (each repeat's raw
+  worker output).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ BASE_COLUMNS = [
 ]
 TAIL_COLUMNS = [
     "decode_ms", "preprocess_ms", "end_to_end_img_s", "rss_baseline_mib", "rss_load_mib", "rss_run_mib",
-    "cuda_peak_mib", "spread_pct", "spread_note", "error", "runtime",
+    "cuda_peak_mib", "spread_pct", "spread_note", "error", "runtime", "latency_ms_ci_low", "latency_ms_ci_high",
 ]
 
 

@@ -118,6 +118,14 @@ def combine(model: str, runs: list[dict]) -> dict:
         else:
             row[key] = statistics.median(values)
     row["rss_loaded_mib"] = statistics.median(r["rss_loaded_mib"] for r in runs)
+    # each repeat's 95 % interval of its median; over repeats, the widest span they make together
+    intervals = [r["latency_ms_ci"] for r in runs if r.get("latency_ms_ci")]
+    row["latency_ms_ci_low"] = min(lo for lo, _ in intervals) if intervals else None
+    row["latency_ms_ci_high"] = max(hi for _, hi in intervals) if intervals else None
+    row["throughput_ci"] = {
+        bs: [min(r["throughput_ci"][bs][0] for r in runs), max(r["throughput_ci"][bs][1] for r in runs)]
+        for bs in first.get("throughput_ci", {}) if all(bs in r.get("throughput_ci", {}) for r in runs)
+    }
     row["throughput_img_s"] = {
         bs: statistics.median(r["throughput_img_s"][bs] for r in runs) for bs in first["throughput_img_s"]
     }
@@ -127,7 +135,7 @@ def combine(model: str, runs: list[dict]) -> dict:
     spreads = {k: v for k, v in spreads.items() if v is not None}
     row["spread"] = spreads
     if len(runs) < 2:
-        row["spread_pct"], row["spread_note"] = None, "single run, no spread"
+        row["spread_pct"], row["spread_note"] = None, ""  # one process: its intervals are the uncertainty
     else:
         row["spread_pct"] = max(spreads.values()) if spreads else 0.0
         wide = [f"{k} {v:.0f} %" for k, v in sorted(spreads.items(), key=lambda kv: -kv[1]) if v > WIDE_SPREAD_PCT]

@@ -11,8 +11,9 @@ things that would disturb the memory figures last):
 - load: build the model (and read its weights) and the runtime around it -> `rss_load_mib` = peak
   RSS growth over the baseline while loading (includes the state dict's transient copy when real
   weights are read);
-- run: `runtime.probabilities(batch)` -- batch-1 latency after warm-up (time-boxed: at least 20
-  reps and 3 s), then throughput at each batch size (batch size / median batch time) ->
+- run: `runtime.probabilities(batch)` -- batch-1 latency after warm-up, then throughput at each
+  larger batch size (batch size / median batch time; batch 1's is the latency's), each timed until
+  its median's 95 % interval is within a few percent (topfive.bench.timing) ->
   `rss_run_mib` = peak RSS growth over the baseline while running (weights + activations +
   inputs); on CUDA `cuda_peak_mib` = `torch.cuda.max_memory_allocated` after
   `reset_peak_memory_stats` over the same passes; CUDA timings are bracketed by
@@ -48,7 +49,7 @@ import time
 
 from topfive.bench.loading import AMP, build_untimed, load
 from topfive.bench.memory import MIB, PeakRSS, release_free_memory, rss_now
-from topfive.bench.timing import make_input, percentile, time_boxes, timed_calls
+from topfive.bench.timing import make_input, median_interval, percentile, time_boxes, timed_calls
 from topfive.machine import environment
 
 
@@ -144,13 +145,18 @@ def measure(config: dict) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     forward = runtime.probabilities
     lat = timed_calls(forward, prepare(make_input(loaded.spec, 1)), boxes["latency"], sync)
-    throughput, batch_runs = {}, {}
+    throughput, batch_runs, throughput_ci = {}, {}, {}
     for bs in batch_sizes:
-        xb = prepare(make_input(loaded.spec, bs))
-        times = timed_calls(forward, xb, boxes["throughput"], sync)
+        if bs == 1:  # the latency calls are batch-1 calls: timing them again would measure the same
+            times = lat
+        else:
+            xb = prepare(make_input(loaded.spec, bs))
+            times = timed_calls(forward, xb, boxes["throughput"], sync)
+            del xb
         throughput[str(bs)] = bs / statistics.median(times)
         batch_runs[str(bs)] = len(times)
-        del xb
+        slow, fast = median_interval(times)
+        throughput_ci[str(bs)] = [bs / fast, bs / slow]
     sync()
     run_peak = peak.read()
     cuda_peak = torch.cuda.max_memory_allocated(device) / MIB if cuda else None
@@ -206,8 +212,10 @@ def measure(config: dict) -> dict:
         "latency_ms_min": min(latency_ms),
         "latency_ms_max": max(latency_ms),
         "latency_runs": len(latency_ms),
+        "latency_ms_ci": list(median_interval(latency_ms)),
         "throughput_img_s": throughput,
         "throughput_runs": batch_runs,
+        "throughput_ci": throughput_ci,
         "decode_ms": decode_ms,
         "preprocess_ms": preprocess_ms,
         "end_to_end_img_s": end_to_end,

@@ -19,9 +19,18 @@ DEFAULT_DATA = "builtin:eval"  # the public set's manifest shipped in the packag
 EVAL_DIR_ENV = "TOPFIVE_EVAL_DIR"  # a local copy of the photo set (what --mirror gives)
 MODELS_DIR_ENV = "TOPFIVE_MODELS_DIR"  # model cards with their files (what --cards gives)
 BENCH_BATCH_SIZES = (1, 16)
+# One fresh process per run: each timing carries its own 95 % interval (topfive.bench.timing), and a
+# second process would double the study's longest stage.
+BENCH_REPEATS = 1
 
 SIGNIFICANCE = 0.05
 NOT_AVAILABLE = "weights not available here"
+
+# The study's robustness stage (report/stage_robustness.py): every model with its weights here, on a
+# fixed subset, sized to about a minute on 2 CPU cores (docs/robustness.md gives the measurement).
+ROBUSTNESS_FOLDER = "robustness"
+ROBUSTNESS_CORRUPTIONS = "all:1,3,5"
+ROBUSTNESS_PHOTOS = 40
 
 
 def _env_folder(variable: str) -> Path | None:

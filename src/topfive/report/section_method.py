@@ -7,6 +7,15 @@ from topfive.report.numerics import method_note
 from topfive.report.results import Study
 
 
+def repeats_text(study: Study) -> str:
+    counts = sorted({len(r.get("runs") or []) for r in study.bench.values()} - {0})
+    if counts == [1]:
+        return ("Each model was measured in one fresh process (the study's setting, to keep it fast; "
+                "`topfive bench --repeats N` measures N processes and reports their spread).")
+    return ("Each model was measured in " + "/".join(map(str, counts)) + " fresh processes; the figures are "
+            "medians over them, and their spread is reported and marked when wide.")
+
+
 def section_method(study: Study) -> list[str]:
     counters = sorted({r.get("gmacs_counter", "") for r in study.bench.values()} - {""})
     return [
@@ -23,9 +32,10 @@ def section_method(study: Study) -> list[str]:
         "called ox meets it at *ungulate*, 4 steps up; called Great Dane, only at *placental mammal*, 5 steps.",
         "- **Speed**: each model in a fresh process; warm-up passes first, then batch-1 latency as median and p90 "
         "over the timed runs counted in the speed table; throughput per batch size, model only; decode and "
-        "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each model is "
-        "measured in repeated fresh processes (two by default); the figures are medians over the repeats, and "
-        "their spread is reported and marked when wide.",
+        "preprocess timed apart on the real photos, and end-to-end images/s from the files. Each timing runs "
+        "until the distribution-free 95 % confidence interval of its median (from the order statistics of the "
+        "timed runs) is within 3 % of it, or for at most 2 s; the speed table gives that interval. "
+        + repeats_text(study),
         "- **Memory**: weight bytes; peak resident set size (RSS) growth over the process baseline while "
         "loading and while running, each model in its own fresh process; on GPU "
         "`torch.cuda.max_memory_allocated` after `reset_peak_memory_stats`. Summing torch.profiler's "

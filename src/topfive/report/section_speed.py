@@ -32,12 +32,12 @@ def section_speed(study: Study, chart: str | None) -> list[str]:
     sizes = study.batch_sizes()
     rows = []
     for m, r in study.bench.items():
-        lo, hi = num(r.get("latency_ms_min")), num(r.get("latency_ms_max"))
+        lo, hi = num(r.get("latency_ms_ci_low")), num(r.get("latency_ms_ci_high"))
         spread = num(r.get("spread_pct"))
         rows.append([
             display(m), r.get("weights", ""), runtime_of(study, m),
             fmt(num(r.get("latency_ms_median")), 2), fmt(num(r.get("latency_ms_p90")), 2),
-            f"{fmt(lo, 2)}–{fmt(hi, 2)}", r.get("latency_runs", ""),
+            f"{fmt(lo, 2)}–{fmt(hi, 2)}" if lo is not None else "—", r.get("latency_runs", ""),
             *[fmt(study.throughput(m, bs)) for bs in sizes],
             fmt(num(r.get("decode_ms")), 2), fmt(num(r.get("preprocess_ms")), 2),
             fmt(num(r.get("end_to_end_img_s"))), fmt(pre_share(r), 0, " %"),
@@ -50,7 +50,7 @@ def section_speed(study: Study, chart: str | None) -> list[str]:
         "Latency: batch 1 after warm-up; throughput: model only; end to end: decode + preprocess + model from "
         "the photo files.", "",
     ]
-    lines += markdown_table(["model", "weights", "runtime", "latency median (ms)", "p90 (ms)", "min–max (ms)",
+    lines += markdown_table(["model", "weights", "runtime", "latency median (ms)", "p90 (ms)", "median 95 % CI (ms)",
                              "runs", *[f"img/s bs {bs}" for bs in sizes], "decode (ms)", "preprocess (ms)",
                              "end to end (img/s)", "decode+preprocess share", "spread over repeats"],
                             rows, right_from=3)

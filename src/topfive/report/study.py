@@ -23,6 +23,7 @@ from topfive.files import atomic_write
 from topfive.machine import differences, fingerprint
 from topfive.report.defaults import (
     BENCH_BATCH_SIZES,
+    BENCH_REPEATS,
     DEFAULT_DATA,
     DEFAULT_OUT,
     default_card_dir,
@@ -73,7 +74,8 @@ def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: b
 
     sizes = list(BENCH_BATCH_SIZES)
     environment, rows = run_bench(models, device=device, batch_sizes=sizes, photos=photos, quick=quick,
-                                  calibration=photos, progress=StageProgress("bench", len(models)))
+                                  repeats=BENCH_REPEATS, calibration=photos,
+                                  progress=StageProgress("bench", len(models)))
     write_results(out, environment, rows, sizes)
     return [f"{r['model']} not measured" for r in rows if r.get("error")]
 
@@ -127,7 +129,8 @@ def stages(data, models: list[str], device: str, out: Path, mirror=None, quick: 
               + (["--mirror", str(mirror)] if mirror else []) + calibration,
               lambda: evaluate_stage(data, models, eval_dir, mirror=mirror)),
         Stage("bench", bench_dir, BENCH_FILES,
-              ["bench", "--models", names, "--device", device, "--out", str(bench_dir)]
+              ["bench", "--models", names, "--device", device, "--out", str(bench_dir),
+               "--repeats", str(BENCH_REPEATS)]
               + (["--photos", str(photos)] if photos else []) + (["--quick"] if quick else []) + calibration,
               lambda: bench_stage(models, device, bench_dir, photos=photos, quick=quick)),
     ]
