@@ -46,8 +46,9 @@ def apply_state_dict(model: torch.nn.Module, state: dict, origin: str) -> torch.
     return model
 
 
-def torchvision_state_dict(weights, name: str, allow_download: bool = True) -> tuple[dict, str]:
-    """State dict for a torchvision weights enum entry: from the cache, else downloaded.
+def torchvision_state_dict(weights, name: str) -> tuple[dict, str]:
+    """State dict for a torchvision weights enum entry: from the cache, else downloaded (never with
+    $TOPFIVE_OFFLINE set).
 
     Returns (state_dict, where it came from).
     """
@@ -58,7 +59,7 @@ def torchvision_state_dict(weights, name: str, allow_download: bool = True) -> t
         f"Fetch {weights.url} on a machine with internet access and put it at {cached} "
         f"(the folder is $TORCH_HOME/hub/checkpoints), or pass --weights-file PATH."
     )
-    if not allow_download or os.environ.get("TOPFIVE_OFFLINE"):
+    if os.environ.get("TOPFIVE_OFFLINE"):
         raise WeightsUnavailable(f"weights for {name} are not cached at {cached}. {how_to}")
     try:
         state = weights.get_state_dict(progress=True, check_hash=True)
