@@ -12,7 +12,7 @@ from topfive.eval.evaluate import PREDICTION_COLUMNS
 from topfive.eval.metrics import mcnemar, wilson_interval
 from topfive.eval.summaries import MCNEMAR_COLUMNS, SUMMARY_COLUMNS
 from topfive.report import load_study, write_report
-from topfive.report.defaults import RUNTIME_COMPARISON, RUNTIME_MODEL, study_runs
+from topfive.report.defaults import RUNTIME_COMPARISON, RUNTIME_MODEL, comparison_runtimes, study_runs
 from topfive.report.rows import compared, join_bench, split_key
 
 N = 10
@@ -132,8 +132,8 @@ def test_rows_keep_every_runtime_and_older_files_read_as_before(files):
 
 def test_the_default_study_runs_lite0_across_runtimes():
     models = ["alexnet", RUNTIME_MODEL, "cards/x.json"]
-    assert study_runs(models, comparison=True) == ["alexnet"] + [f"{RUNTIME_MODEL}@{r}" for r in RUNTIME_COMPARISON] \
-        + ["cards/x.json"]
+    assert study_runs(models, comparison=True) == ["alexnet"] + [
+        f"{RUNTIME_MODEL}@{r}" for r in comparison_runtimes()] + ["cards/x.json"]
     assert f"{RUNTIME_MODEL}@int8" not in study_runs(models, comparison=True, calibration=False)
     assert study_runs(models) == models  # asked for models: each on auto, which needs no pin
     # --runtime: each model on those it can run; a card that runs none of them stays on its own
@@ -141,6 +141,16 @@ def test_the_default_study_runs_lite0_across_runtimes():
     assert study_runs(["alexnet", card], ["torch", "openvino"]) == [
         "alexnet@torch", "alexnet@openvino", f"{card}@openvino"]
     assert study_runs([card], ["torch"]) == [card]
+
+
+def test_the_default_study_adds_bf16_only_on_a_cpu_that_runs_it_natively(monkeypatch):
+    import topfive.machine
+
+    monkeypatch.setattr(topfive.machine, "isa_flags", lambda: ("avx2", "avx512f"))
+    assert comparison_runtimes() == list(RUNTIME_COMPARISON)
+    monkeypatch.setattr(topfive.machine, "isa_flags", lambda: ("avx2", "avx512f", "avx512_bf16"))
+    assert comparison_runtimes() == [*RUNTIME_COMPARISON, "openvino-bf16"]
+    assert comparison_runtimes(calibration=False) == ["torch", "onnxruntime", "openvino", "openvino-bf16"]
 
 
 def test_an_architecture_is_compared_in_full_precision_where_no_runtime_is_shared():

@@ -13,7 +13,7 @@ from topfive.report import study
 from topfive.report.defaults import (
     DEFAULT_DATA,
     DEFAULT_MODELS,
-    RUNTIME_COMPARISON,
+    comparison_runtimes,
     default_mirror,
     default_models,
     study_runs,
@@ -80,7 +80,7 @@ def test_stages_run_then_reused(fake, tmp_path):
         "evaluate": ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50",
                      "--out", str(tmp_path / "eval"), "--mirror", str(SHARED / "eval")],
         "bench": ["bench", "--models", "efficientnet_lite0,resnet50", "--device", "cpu", "--out",
-                  str(tmp_path / "bench"), "--photos", str(SHARED / "eval")],
+                  str(tmp_path / "bench"), "--repeats", "1", "--photos", str(SHARED / "eval")],
     }
     study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
     assert len(fake.calls) == 2  # both reused
@@ -171,10 +171,11 @@ def test_default_study_takes_cards_and_mirror_from_options_or_environment(fake, 
     path = study.run_study(out=tmp_path / "a", mirror=SHARED / "eval", cards=SHARED / "models")
     (_, evaluate), (_, bench) = fake.calls
     assert evaluate["data"] == "builtin:eval" and evaluate["mirror"] == SHARED / "eval"
-    # 13 models, EfficientNet-Lite0 on four runtimes (int8 calibrated on the mirror's photos)
-    assert len(evaluate["models"]) == 16 and bench["photos"] == SHARED / "eval"
+    # 13 models, EfficientNet-Lite0 on four runtimes (int8 calibrated on the mirror's photos; five with
+    # openvino-bf16 on a CPU with native bf16)
+    assert len(evaluate["models"]) == 12 + len(comparison_runtimes()) and bench["photos"] == SHARED / "eval"
     assert [m for m in evaluate["models"] if m.startswith("efficientnet_lite0")] == [
-        f"efficientnet_lite0@{r}" for r in RUNTIME_COMPARISON]
+        f"efficientnet_lite0@{r}" for r in comparison_runtimes()]
     assert "(`topfive report --mirror " in path.read_text()
     monkeypatch.setenv("TOPFIVE_EVAL_DIR", str(SHARED / "eval"))
     monkeypatch.setenv("TOPFIVE_MODELS_DIR", str(SHARED / "models"))

@@ -30,7 +30,7 @@ NOT_AVAILABLE = "weights not available here"
 # fixed subset, sized to about a minute on 2 CPU cores (docs/robustness.md gives the measurement).
 ROBUSTNESS_FOLDER = "robustness"
 ROBUSTNESS_CORRUPTIONS = "all:1,3,5"
-ROBUSTNESS_PHOTOS = 40
+ROBUSTNESS_PHOTOS = 27  # one photo per label of the shipped set
 
 
 def _env_folder(variable: str) -> Path | None:
@@ -69,6 +69,21 @@ def default_models(cards: Path | str | None = None) -> list[str]:
 # come from PyPI. int8 needs calibration photos: the study's own photo folder (the mirror).
 RUNTIME_MODEL = "efficientnet_lite0"
 RUNTIME_COMPARISON = ("torch", "onnxruntime", "openvino", "int8")
+# Reduced precision, opt-in everywhere else: in the study where the CPU runs it natively, so that
+# its agreement with fp32 is measured on the photo set.
+REDUCED_PRECISION = ("openvino-bf16",)
+
+
+def comparison_runtimes(calibration: bool = True) -> list[str]:
+    """RUNTIME_COMPARISON (without int8 when there are no calibration photos), plus openvino-bf16
+    on a CPU with native bf16."""
+    from topfive.machine import isa_flags
+    from topfive.runtime.openvino import BF16_FLAGS
+
+    chosen = [r for r in RUNTIME_COMPARISON if calibration or r != "int8"]
+    if set(BF16_FLAGS) & set(isa_flags()):
+        chosen += list(REDUCED_PRECISION)
+    return chosen
 
 
 def runnable(model: str, runtimes: list[str]) -> list[str]:
@@ -89,14 +104,14 @@ def study_runs(models: list[str], runtimes: list[str] | None = None, comparison:
     """The models of a study as evaluate's and bench's --models, each pinned to its runtimes.
 
     With `runtimes`, every model on each of them it can run (on auto where it can run none: a card
-    asked to run on torch); else on auto. `comparison`: RUNTIME_MODEL on RUNTIME_COMPARISON instead
-    (without int8 when there are no `calibration` photos), where it is one of `models`."""
+    asked to run on torch); else on auto. `comparison`: RUNTIME_MODEL on comparison_runtimes() instead,
+    where it is one of `models`."""
     from topfive.runtime.axis import pinned
 
     runs: list[str] = []
     for model in models:
         if comparison and model == RUNTIME_MODEL:
-            chosen = [r for r in RUNTIME_COMPARISON if calibration or r != "int8"]
+            chosen = comparison_runtimes(calibration)
         else:
             chosen = (runnable(model, runtimes) or ["auto"]) if runtimes else ["auto"]
         runs += [pinned(model, r) for r in chosen]
