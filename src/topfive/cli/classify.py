@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
     p.add_argument("--weights-file", help="a local state dict to load instead of the published weights")
     add_speed_options(p)
+    from topfive.scale.options import add_engine_options
+
+    add_engine_options(p, out=True)
     p.set_defaults(run=run)
 
 
@@ -40,6 +43,10 @@ def run(args) -> int:
         return fail("--top-k must be at least 1")
     if args.decode == "tensor" and args.draft:
         return fail("--draft is Pillow's draft decoding; it does not combine with --decode tensor")
+    if args.engine == "ray":  # the same rows, computed on Ray Data into --out (topfive.scale)
+        from topfive.scale.commands import classify_command
+
+        return classify_command(args)
     unreadable: dict[str, str] = {}
     paths = find_images(args.paths, recursive=args.recursive, problems=unreadable)
     if not paths:

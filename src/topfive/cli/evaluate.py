@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help="photos to calibrate the int8 runtime on (a folder of typical images; 64 are taken)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    from topfive.scale.options import add_engine_options
+
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -43,6 +46,11 @@ def run(args) -> int:
     from topfive.eval.datasets import DatasetError, load_dataset
     from topfive.eval.evaluate import ResumeError, evaluate
     from topfive.eval.wordnet import LabelError
+
+    if args.engine == "ray":  # the same result files, computed on Ray Data (topfive.scale)
+        from topfive.scale.commands import ray_evaluate
+
+        evaluate = ray_evaluate(args)
 
     progress = sys.stderr.isatty()
     try:

@@ -1,0 +1,152 @@
+"""`--engine ray` (topfive.scale) on a local Ray: the same rows and summary files as the local path on
+real photos of ../shared/eval with the real EfficientNet-Lite0, bad files as per-file errors,
+resumable shard by shard, and a clear error without Ray."""
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EVAL
+from topfive.cli import main
+from topfive.eval.datasets import load_dataset
+from topfive.eval.evaluate import evaluate
+from topfive.output import PREDICTION_COLUMNS
+from topfive.sampling import spread_evenly
+
+pytestmark = pytest.mark.slow
+
+PHOTOS = 24
+BATCH, SHARD = 4, 8  # 25 inputs -> shards of 8, 8, 8 and 1 photos
+BROKEN = "images/dog/zz_broken.jpg"
+RAY_OPTIONS = ["--engine", "ray", "--batch-size", str(BATCH), "--shard-size", str(SHARD)]
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def photo_set(tmp_path_factory):
+    """24 photos spread over the labels (links to ../shared/eval) and a file that is not an image, with a manifest."""
+    root = tmp_path_factory.mktemp("set")
+    with (EVAL / "manifest.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    chosen = spread_evenly(rows, PHOTOS)
+    for r in chosen:
+        (root / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(EVAL / r["file"], root / r["file"])
+    (root / BROKEN).write_bytes(b"this is not a JPEG\n")
+    broken = dict(chosen[0], file=BROKEN, sha256="", label="dog")
+    with (root / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([*chosen, broken])
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def shard_files(out):
+    return sorted((out / "shards").glob("*/part-*"))
+
+
+def test_classify_on_ray_is_the_local_csv_and_resumes_shard_by_shard(ray_local, photo_set, tmp_path, capsys):
+    from topfive.scale.classify import SCHEMA, classify_on_ray
+    from topfive.scale.ray_engine import Engine
+    from topfive.scale.shards import write_results
+
+    models = ["-m", "efficientnet_lite0,no_such_model"]
+    assert main(["classify", "-r", str(photo_set / "images"), *models, "--format", "csv", "--batch-size", str(BATCH)]) == 1
+    local_csv = capsys.readouterr().out
+
+    out = tmp_path / "out"
+    # a run killed after two shards: those are kept, nothing is merged yet
+    run = classify_on_ray([str(photo_set / "images")], ["efficientnet_lite0"], out, Engine(shard_size=SHARD, max_shards=2),
+                          recursive=True, batch_size=BATCH)
+    assert not run.complete and not (out / "predictions.csv").exists()
+    assert [p.name for p in shard_files(out)] == ["part-00000.csv", "part-00000.parquet", "part-00001.csv",
+                                                  "part-00001.parquet"]
+    (out / "shards" / shard_files(out)[0].parent.name / "part-00000.parquet").unlink()  # and one of them lost
+    kept = {p: p.stat().st_mtime_ns for p in shard_files(out) if "part-00001" in p.name}
+
+    code = main(["classify", "-r", str(photo_set / "images"), *models, "--out", str(out), *RAY_OPTIONS])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no_such_model" in err and "zz_broken.jpg: not a recognised image format" in err
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # the whole shard was not computed again
+    assert len(shard_files(out)) == 8
+    # the same rows as the local path, byte for byte, and so as an uninterrupted run
+    assert (out / "predictions.csv").read_bytes().decode() == local_csv
+    rows = read_csv(out / "predictions.csv")
+    assert len(rows) == 5 * PHOTOS + 1 and [r["source"] for r in rows if r["error"]] == [str(photo_set / BROKEN)]
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "predictions.parquet")
+    assert table.column_names == PREDICTION_COLUMNS and table.num_rows == len(rows)
+    assert table.column("index").to_pylist() == [int(r["index"]) if r["index"] else None for r in rows]
+    write_results(local_csv, SCHEMA, tmp_path / "local.csv", tmp_path / "local.parquet")
+    assert (out / "predictions.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+
+
+def test_evaluate_on_ray_writes_the_local_result_files(ray_local, photo_set, tmp_path, capsys):
+    dataset = load_dataset(photo_set)
+    local = tmp_path / "local"
+    report = evaluate(dataset, ["efficientnet_lite0"], local, batch_size=BATCH, log=lambda m: None)
+    ray_out = tmp_path / "ray"
+    code = main(["evaluate", "--data", str(photo_set), "--out", str(ray_out), *RAY_OPTIONS])
+    assert code == 1  # one photo could not be used, as the local path says too
+    assert "efficientnet_lite0" in capsys.readouterr().out
+    for name in ["predictions.csv", "summary.csv", "per_label.csv", "calibration.csv", "severity.csv",
+                 "mcnemar.csv", "failures.csv"]:
+        assert (ray_out / name).read_bytes() == (local / name).read_bytes(), name
+    failures = read_csv(ray_out / "failures.csv")
+    assert [(f["file"], f["error"]) for f in failures] == [(BROKEN, "NotAnImage")]
+    summary = read_csv(ray_out / "summary.csv")[0]
+    assert summary["n"] == str(PHOTOS) and float(summary["top5"]) > 50
+    import json
+
+    written = json.loads((ray_out / "evaluate.json").read_text())
+    assert written["models"] == report["models"] and written["dataset"] == report["dataset"]
+    assert written["engine"] == "ray"
+
+
+def test_a_local_run_folder_is_not_overwritten(photo_set, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "predictions.csv").write_text("model,file\n")
+    assert main(["evaluate", "--data", str(photo_set), "--out", str(out), *RAY_OPTIONS]) == 2
+    assert "local engine" in capsys.readouterr().err
+    assert (out / "predictions.csv").read_text() == "model,file\n"
+
+
+def test_without_ray_the_error_says_what_to_install(photo_set, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as where it is not installed
+    code = main(["classify", str(photo_set / "images"), "-r", "--out", str(tmp_path / "out"), "--engine", "ray"])
+    assert code == 2
+    assert "pip install 'topfive[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_classify_on_ray_needs_a_folder_for_its_results(photo_set, capsys):
+    assert main(["classify", str(photo_set / "images"), "--engine", "ray"]) == 2
+    assert "--out DIR" in capsys.readouterr().err
+
+
+def test_sources_take_globs_and_csv_lists(photo_set):
+    from topfive.scale.sources import classify_inputs
+
+    names = sorted(str(p) for p in Path(photo_set).glob("images/**/*.jpg"))
+    assert [i.path for i in classify_inputs([str(photo_set / "images" / "**" / "*.jpg")])] == names
+    listed = classify_inputs([str(photo_set / "manifest.csv")])
+    assert len(listed) == PHOTOS + 1 and listed[-1].path.endswith("zz_broken.jpg")
