@@ -81,7 +81,8 @@ from topfive.runtime.axis import pairs
 FINGERPRINT_FILE = ".dataset-fingerprint"
 
 
-def _row(model: str, runtime: str, item: Item, prediction) -> list:
+def prediction_row(model: str, runtime: str, item: Item, prediction) -> list:
+    """A row of predictions.csv (PREDICTION_COLUMNS) for one photo's Prediction."""
     top = prediction.top[:5]
     indices = [c.index for c in top]
     return [
@@ -148,7 +149,7 @@ def _run_model(name, runtime, dataset, done, writer, failures, options, progress
         if isinstance(result, Failure):
             failures.setdefault(item.file, (result.error, result.reason))
         else:
-            writer.write(_row(model, label, item, result))
+            writer.write(prediction_row(model, label, item, result))
             done.setdefault((model, label), set()).add(item.file)  # auto may resolve to a runtime asked for later
         if bar is not None:
             bar.update(1)
@@ -198,6 +199,12 @@ def evaluate(
     rows = read_predictions(pred_path)
     write_tables(out, summaries(dataset, statuses, rows, failures), failures)
 
+    return write_evaluate_json(out, dataset, statuses, failures)
+
+
+def write_evaluate_json(out: Path, dataset: Dataset, statuses: list, failures: dict, **extra) -> dict:
+    """Writes OUT/evaluate.json (the set, each model's status, the machine) and returns its data;
+    `extra` fields are added (e.g. the engine that computed the rows)."""
     report = {
         "dataset": {
             "path": dataset.path,
@@ -213,6 +220,7 @@ def evaluate(
         # int8 and bf16 results depend on the CPU's instructions: the report flags them by this, and
         # `topfive report` reuses these files only on a machine with the same fingerprint
         "fingerprint": machine_fingerprint(),
+        **extra,
     }
     atomic_write(out / "evaluate.json", json.dumps(report, indent=2) + "\n", fsync=True)
     return report

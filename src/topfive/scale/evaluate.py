@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from topfive.eval import metrics
-from topfive.eval.datasets import Dataset, Item
-from topfive.eval.evaluate import FINGERPRINT_FILE
+from topfive.eval.datasets import Dataset
+from topfive.eval.evaluate import FINGERPRINT_FILE, prediction_row, write_evaluate_json
 from topfive.eval.predictions import PREDICTION_COLUMNS, ResumeError, csv_line, read_predictions
 from topfive.eval.summaries import ModelStatus, summaries, write_tables
 from topfive.files import atomic_write
-from topfive.machine import fingerprint as machine_fingerprint
 from topfive.models import resolve
 from topfive.predict import Failure
 from topfive.runtime.axis import pairs
@@ -36,21 +32,6 @@ SHARD_COLUMNS = [*PREDICTION_COLUMNS, "error", "reason"]
 NUMBERS = {"n_accepted", "hit1", "hit5"}
 SCHEMA = {c: "int" if c in NUMBERS else "str" for c in SHARD_COLUMNS}
 PREDICTIONS_SCHEMA = {c: SCHEMA[c] for c in PREDICTION_COLUMNS}
-
-
-def prediction_row(model: str, runtime: str, item: Item, prediction) -> list:
-    """A row of predictions.csv, as topfive.eval.evaluate writes it."""
-    top = prediction.top[:5]
-    indices = [c.index for c in top]
-    return [
-        model, item.file, item.label, len(item.accepted),
-        " ".join(str(i) for i in indices),
-        "|".join(c.name for c in top),
-        " ".join(f"{c.probability:.6f}" for c in top),
-        int(metrics.topk_hit(indices, item.accepted, 1)),
-        int(metrics.topk_hit(indices, item.accepted, 5)),
-        runtime,
-    ]
 
 
 def render(results, inputs, runtime) -> str:
@@ -123,14 +104,5 @@ def evaluate_on_ray(dataset: Dataset, models: list[str], out, engine: Engine, ru
     write_results(gather(merged_csv(plans), failures) if plans else csv_line(PREDICTION_COLUMNS), PREDICTIONS_SCHEMA,
                   pred_path, out / "predictions.parquet")
     write_tables(out, summaries(dataset, statuses, read_predictions(pred_path), failures), failures)
-    report = {
-        "dataset": {"path": dataset.path, "n_images": len(dataset.items), "n_failed": len(failures),
-                    "labels": dataset.labels, "label_sets": dataset.label_sets, "sources": dataset.sources,
-                    "licences": dataset.licences},
-        "models": [{"name": s.name, "runtime": s.runtime, "status": s.status, "reason": s.reason} for s in statuses],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "fingerprint": machine_fingerprint(),  # the driver's: on a cluster the actors' machines may differ
-        "engine": "ray",
-    }
-    atomic_write(out / "evaluate.json", json.dumps(report, indent=2) + "\n", fsync=True)
-    return report
+    # the driver's fingerprint: on a cluster the actors' machines may differ
+    return write_evaluate_json(out, dataset, statuses, failures, engine="ray")
