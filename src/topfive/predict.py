@@ -158,7 +158,7 @@ class Classifier:
         return draft_size(self.spec)
 
     def decode_device(self) -> torch.device:
-        """Where the tensor decoder works: the runtime's CUDA device, else the CPU."""
+        """Where the batched decoders (tensor, dali) work: the runtime's CUDA device, else the CPU."""
         device = getattr(self.runtime, "torch_device", None)
         if device is None and isinstance(getattr(self.runtime, "device", None), torch.device):
             device = self.runtime.device
@@ -166,7 +166,7 @@ class Classifier:
 
     def decoder(self, pool: ThreadPoolExecutor | None = None) -> Decoder:
         """The decoder iter_predict uses, its per-file work in `pool`."""
-        device = self.decode_device() if self.decode == "tensor" else "cpu"
+        device = self.decode_device() if self.decode in ("tensor", "dali") else "cpu"
         return make_decoder(self.decode, self.spec, device=device, draft=self.draft, pool=pool, workers=self.workers)
 
     def prepare(self, source: ImageSource) -> torch.Tensor:

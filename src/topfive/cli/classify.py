@@ -41,8 +41,8 @@ def run(args) -> int:
 
     if args.top_k < 1:
         return fail("--top-k must be at least 1")
-    if args.decode == "tensor" and args.draft:
-        return fail("--draft is Pillow's draft decoding; it does not combine with --decode tensor")
+    if args.decode != "pillow" and args.draft:
+        return fail(f"--draft is Pillow's draft decoding; it does not combine with --decode {args.decode}")
     if args.engine == "ray":  # the same rows, computed on Ray Data into --out (topfive.scale)
         from topfive.scale.commands import classify_command
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from topfive.decode import DECODERS
 from topfive.runtime.registry import DEFAULT_RUNTIME, DEPRECATED, RUNTIMES
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -65,11 +66,13 @@ def add_speed_options(p) -> None:
     )
     p.add_argument("--threads", type=int, help="intra-op threads for the model (default: all cores)")
     p.add_argument(
-        "--decode", choices=["pillow", "tensor"], default="pillow",
+        "--decode", choices=DECODERS, default="pillow",
         help="pillow (default): Pillow decodes and resizes photo by photo, the reference path; tensor: "
         "torchvision decodes each batch (nvjpeg with --device cuda) and resizes it in one step, with "
         "Pillow's resampling; on the CPU the same pixels as pillow, on CUDA nvjpeg's (EfficientNet-Lite0 "
-        "kept top-1 on 99.1 %% of the photo set). See docs/performance.md",
+        "kept top-1 on 99.1 %% of the photo set). See docs/performance.md; dali: NVIDIA DALI decodes, resizes and "
+        "normalises each batch (the GPU's JPEG decoder with --device cuda, DALI's CPU operators otherwise; "
+        "pip install 'topfive[gpu]'), with DALI's resampling, not Pillow's: see docs/gpu-dali.md",
     )
 
 

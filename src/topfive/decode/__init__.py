@@ -1,11 +1,13 @@
 """Decoding: image sources -> one preprocessed batch, through one interface.
 
-    decoder = make_decoder("pillow" | "tensor", spec, device="cpu", draft=False, pool=None)
+    decoder = make_decoder("pillow" | "tensor" | "dali", spec, device="cpu", draft=False, pool=None)
     batch, errors = decoder(sources)   # batch: torch.Tensor or None; errors: per source ImageError or None
 
 "pillow" (decode/pillow.py) is the reference: Pillow decodes and preprocesses image by image.
 "tensor" (decode/tensor.py) decodes JPEGs with torchvision on the device and resizes the whole
-batch at once, with Pillow's pixels. Both follow the one geometry in topfive.transforms.
+batch at once, with Pillow's pixels. "dali" (decode/dali.py, the `gpu` extra) runs NVIDIA DALI's
+decode and resize pipeline (the GPU's JPEG decoder on CUDA), with DALI's resampling. All follow the
+one geometry in topfive.transforms.
 
 Submodules are imported on first use, so that `topfive.decode.images` stays light.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-DECODERS = ("pillow", "tensor")
+DECODERS = ("pillow", "tensor", "dali")
 
 _EXPORTS = {
     "Decoder": "base",
@@ -22,6 +24,7 @@ _EXPORTS = {
     "PillowDecoder": "pillow",
     "draft_size": "pillow",
     "TensorDecoder": "tensor",
+    "DaliDecoder": "dali",
 }
 
 
@@ -31,6 +34,10 @@ def check_decoder(kind: str, draft: bool = False) -> None:
         raise ValueError(f"decode must be one of {', '.join(map(repr, DECODERS))}, not {kind!r}")
     if draft and kind != "pillow":
         raise ValueError(f"draft decoding is Pillow's; it does not combine with decode={kind!r}")
+    if kind == "dali":  # a missing optional package is said when the Classifier is made, not at its first batch
+        from topfive.decode.dali import require_dali
+
+        require_dali()
 
 
 def make_decoder(kind: str, spec, device="cpu", draft: bool = False, pool=None, workers: int | None = None):
@@ -43,6 +50,10 @@ def make_decoder(kind: str, spec, device="cpu", draft: bool = False, pool=None, 
         from topfive.decode.pillow import PillowDecoder
 
         return PillowDecoder(spec, device=device, draft=draft, pool=pool)
+    if kind == "dali":
+        from topfive.decode.dali import DaliDecoder
+
+        return DaliDecoder(spec, device=device, pool=pool, workers=workers)
     from topfive.decode.tensor import TensorDecoder
 
     return TensorDecoder(spec, device=device, pool=pool, workers=workers)
