@@ -36,6 +36,15 @@ def add_parser(sub) -> None:
                    help="photos to calibrate the int8 runtime on (a folder of typical images; 64 are taken)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    p.add_argument("--corruptions", type=corruptions_arg, metavar="SPEC",
+                   help="also score each model on corrupted copies of the photos (ImageNet-C's kinds and severities, "
+                   "made in memory): noise,blur,jpeg,brightness,contrast, each with :SEVERITIES (1-5, default all), "
+                   "e.g. blur:1,3,noise or all:1,3,5; writes robustness.csv (resumable), robustness_summary.csv "
+                   "and robustness.json")
+    p.add_argument("--corruption-photos", type=int, metavar="N",
+                   help="score the corrupted copies of N photos spread evenly over the labels (default: all)")
+    p.add_argument("--baseline", metavar="MODEL", help="the model corruption errors (mCE) are relative to "
+                   "(default: the first of --models)")
     from topfive.scale.options import add_engine_options
 
     add_engine_options(p)
@@ -69,6 +78,8 @@ def run(args) -> int:
     except ResumeError as e:
         return fail(str(e))
     _print_summary(args.out)
+    if args.corruptions and _robustness(args, dataset):
+        return 2
     failed = report["dataset"]["n_failed"]
     unavailable = [m for m in report["models"] if m["status"] != "evaluated"]
     if failed:
@@ -101,3 +112,35 @@ def _print_summary(out: str) -> None:
                       r["ece"], r["severity_mean"], "real"])
     sys.stdout.write(table(lines, ["model", "runtime", "n", "top-1 % [95% CI]", "top-5 % [95% CI]", "ECE", "severity",
                                    "weights"], right={2, 5, 6}))
+
+
+def corruptions_arg(text: str):
+    import argparse
+
+    from topfive.eval.corruptions import parse_corruptions
+
+    try:
+        return parse_corruptions(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _robustness(args, dataset) -> int:
+    """Runs the corrupted copies after evaluate; 2 when the folder cannot be resumed, else 0."""
+    from topfive.eval.evaluate import ResumeError
+    from topfive.eval.robustness import robustness
+
+    if args.corruption_photos is not None and args.corruption_photos < 1:
+        return fail(f"--corruption-photos must be at least 1, not {args.corruption_photos}")
+    try:
+        report = robustness(dataset, args.models, args.out, args.corruptions, photos=args.corruption_photos,
+                            baseline=args.baseline, runtimes=args.runtime, device=args.device,
+                            batch_size=args.batch_size)
+    except ResumeError as e:
+        return fail(str(e))
+    for m in report["models"]:
+        if m["status"] == "evaluated":
+            mce = "—" if m["mce"] is None else f"{m['mce']:.1f}"
+            print(f"{m['name']} ({m['runtime']}): clean top-1 {100 * (m['clean_top1'] or 0):.1f} %, corrupted "
+                  f"{100 * (m['corrupted_top1'] or 0):.1f} %, mCE {mce} (robustness_summary.csv)")
+    return 0

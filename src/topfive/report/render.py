@@ -25,6 +25,7 @@ from topfive.report.results import (
 )
 from topfive.report.section_accuracy import section_accuracy, section_calibration
 from topfive.report.section_method import section_method
+from topfive.report.section_robustness import draw_robustness, load_robustness, section_robustness
 from topfive.report.section_runtimes import section_runtimes
 from topfive.report.section_setup import section_setup
 from topfive.report.section_speed import section_memory, section_speed
@@ -74,6 +75,9 @@ def draw_charts(study: Study, out_dir: Path) -> dict[str, str]:
     if curves:
         charts.reliability(curves, folder / "reliability.png", colour)
         made["reliability"] = "charts/reliability.png"
+    robustness_chart = draw_robustness(load_robustness(study.eval_dir, out_dir), folder, colour, study.models)
+    if robustness_chart:
+        made["robustness"] = robustness_chart
     return made
 
 
@@ -105,6 +109,7 @@ def render(study: Study, out_dir: Path, image_roots: list[Path], made: dict[str,
         *section_memory(study, made.get("memory")),
         *section_runtimes(study),
         *section_calibration(study, made.get("reliability")),
+        *section_robustness(load_robustness(study.eval_dir, out_dir), made.get("robustness")),
         *section_gallery(study, out_dir, image_roots, names),
         *section_method(study),
     ]

@@ -36,6 +36,7 @@ from topfive.report.format import shown_path, shown_text
 from topfive.report.readme import update_readme
 from topfive.report.render import write_report
 from topfive.report.results import read_json
+from topfive.report.stage_robustness import robustness_stage
 
 EVAL_FILES = ("summary.csv", "predictions.csv", "evaluate.json")
 BENCH_FILES = ("bench.json", "bench.csv")
@@ -238,6 +239,7 @@ def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEF
     models = study_runs(models, runtimes, comparison=not (given or runtimes),
                         calibration=photo_folder(data, mirror) is not None)
     eval_dir, bench_dir = run_stages(data, models, device, out, mirror=mirror, reuse=reuse, quick=quick)
+    robustness_stage(data, models, out, mirror=mirror, reuse=reuse)  # OUT/robustness, found by the report
     notes = ["**Quick bench run** (`--quick`): few repetitions, so the speed figures only check the machinery; "
              "do not quote them."] if quick else []
     path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [],
