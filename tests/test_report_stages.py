@@ -35,17 +35,26 @@ def stamp(folder: Path, fp: dict | None = None) -> None:
 
 
 class FakeStages:
-    """Stands in for evaluate_stage and bench_stage: records each call, writes the fixture files
-    with this machine's fingerprint."""
+    """Stands in for evaluate_stage, bench_stage and robustness_stage: records each call, writes the
+    fixture files (robustness: empty tables) with this machine's fingerprint."""
 
     def __init__(self, problems=(), write=True):
         self.calls, self.problems, self.write = [], list(problems), write
 
-    def evaluate(self, data, models, out, mirror=None):
+    def evaluate(self, data, models, out, mirror=None, later=0.0):
         return self._run("evaluate", out, data=data, models=models, mirror=mirror)
 
-    def bench(self, models, device, out, photos=None, quick=False):
+    def bench(self, models, device, out, photos=None, quick=False, later=0.0):
         return self._run("bench", out, models=models, device=device, photos=photos, quick=quick)
+
+    def robustness(self, data, models, out, mirror=None, later=0.0):
+        self.calls.append(("robustness", {"out": out, "models": models}))
+        if self.write:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "robustness.json").write_text(json.dumps({"fingerprint": fingerprint(), "models": []}))
+            for name in ("robustness_summary.csv", "robustness.csv"):
+                (out / name).write_text("model,runtime,kind,severity,file\n")
+        return self.problems
 
     def _run(self, name, out, **kwargs):
         self.calls.append((name, {"out": out, **kwargs}))
@@ -64,6 +73,9 @@ def fake(monkeypatch):
     stages = FakeStages()
     monkeypatch.setattr(study, "evaluate_stage", stages.evaluate)
     monkeypatch.setattr(study, "bench_stage", stages.bench)
+    monkeypatch.setattr(study, "robustness_stage", stages.robustness)
+    # the robustness stage has tests of its own below; elsewhere a study of evaluate and bench
+    monkeypatch.setattr(study, "robustness_models", lambda models: [])
     return stages
 
 
@@ -76,6 +88,8 @@ def test_stages_run_then_reused(fake, tmp_path):
                    "quick": False}),
     ]
     record = json.loads((tmp_path / "study.json").read_text())
+    speeds = record.pop(study.SPEEDS)  # each stage's seconds per run here, for the time left next time
+    assert set(speeds) == {"fingerprint", "evaluate", "bench"} and speeds["bench"] >= 0
     assert record == {  # the equivalent command lines
         "evaluate": ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0,resnet50",
                      "--out", str(tmp_path / "eval"), "--mirror", str(SHARED / "eval")],
@@ -209,3 +223,42 @@ def test_photo_folder_for_bench(tmp_path):
     (tmp_path / "dog").mkdir()
     (tmp_path / "dog" / "a.JPG").write_bytes(b"")
     assert study.photo_folder(tmp_path, None) == tmp_path
+
+
+def test_robustness_is_a_stage_run_reused_and_set_aside_like_the_others(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "robustness_models", lambda models: [m for m in models if m != "resnet50"])
+    models = ["efficientnet_lite0", "resnet50"]
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert fake.names == ["evaluate", "bench", "robustness"] and fake.calls[2][1]["models"] == ["efficientnet_lite0"]
+    record = json.loads((tmp_path / "study.json").read_text())
+    assert record["robustness"][:6] == ["evaluate", "--data", "data.csv", "--models", "efficientnet_lite0", "--out"]
+    assert "--corruptions" in record["robustness"] and "robustness" in record[study.SPEEDS]
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert len(fake.calls) == 3  # all reused
+    stamp_robustness = tmp_path / "robustness" / "robustness.json"
+    other = dict(fingerprint(), cpu="Another CPU")
+    stamp_robustness.write_text(json.dumps({"fingerprint": other, "models": []}))
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert fake.names[3:] == ["robustness"]  # measured on another machine: run again, the rest reused
+    monkeypatch.setattr(study, "robustness_models", lambda models: [])
+    study.run_stages("data.csv", models, "cpu", tmp_path, mirror=SHARED / "eval")
+    assert not (tmp_path / "robustness").exists()  # no model for it now: the old results are set aside
+    assert (tmp_path / "robustness.previous" / "robustness.json").is_file()
+
+
+def test_each_stage_is_told_the_time_expected_after_it(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "robustness_models", lambda models: models)
+    told = {}
+    for name in ("evaluate", "bench", "robustness"):
+        stand_in = getattr(fake, name)
+
+        def record(*args, _name=name, _run=stand_in, later=0.0, **kwargs):
+            told[_name] = later
+            return _run(*args, **kwargs)
+
+        monkeypatch.setattr(study, f"{name}_stage", record)
+    (tmp_path / "study.json").write_text(json.dumps({study.SPEEDS: {
+        "fingerprint": study.fingerprint_key(fingerprint()), "bench": 7.0, "robustness": 3.0}}))
+    study.run_stages("data.csv", ["a", "b"], "cpu", tmp_path)
+    # this machine's recorded pace: bench 2 runs x 7 s and robustness 2 x 3 s after evaluate
+    assert told == {"evaluate": 20.0, "bench": 6.0, "robustness": 0.0}

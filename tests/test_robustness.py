@@ -219,23 +219,9 @@ def test_report_section_and_chart_from_the_files(cli_run, tmp_path):
         assert img.format == "PNG" and img.width > 500
 
 
-def test_study_stage_models_and_reuse(tmp_path, monkeypatch, cli_run):
+def test_the_study_stage_takes_each_model_with_weights_once():
     from topfive.report import stage_robustness as stage
 
     assert stage.robustness_models(["efficientnet_lite0@torch", "efficientnet_lite0@int8", "alexnet", CARD]) == [
         "efficientnet_lite0", CARD]  # once each, and alexnet's weights would need a download
-    calls = []
 
-    def fake(data, models, folder, mirror=None):
-        calls.append(models)
-        shutil.copytree(cli_run, folder, dirs_exist_ok=True)
-        return []
-
-    monkeypatch.setattr(stage, "run_robustness", fake)
-    assert stage.robustness_stage("d.csv", ["efficientnet_lite0"], tmp_path) == tmp_path / "robustness"
-    stage.robustness_stage("d.csv", ["efficientnet_lite0"], tmp_path)
-    assert len(calls) == 1  # same command line, same machine: reused
-    stage.robustness_stage("d.csv", ["efficientnet_lite0", CARD], tmp_path)
-    assert len(calls) == 2 and (tmp_path / "robustness.previous" / "robustness.json").is_file()
-    assert stage.robustness_stage("d.csv", ["alexnet"], tmp_path) is None  # nothing to run: nothing shown
-    assert not (tmp_path / "robustness").exists()

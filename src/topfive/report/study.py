@@ -15,15 +15,17 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from topfive.files import atomic_write
-from topfive.machine import differences, fingerprint
+from topfive.machine import differences, fingerprint, fingerprint_key
 from topfive.report.defaults import (
     BENCH_BATCH_SIZES,
     BENCH_REPEATS,
+    ROBUSTNESS_FOLDER,
     DEFAULT_DATA,
     DEFAULT_OUT,
     default_card_dir,
@@ -31,17 +33,19 @@ from topfive.report.defaults import (
     default_models,
     study_runs,
 )
-from topfive.report.progress import StageProgress
+from topfive.report.progress import StageProgress, expected_seconds
 from topfive.report.format import shown_path, shown_text
 from topfive.report.readme import update_readme
 from topfive.report.render import write_report
 from topfive.report.results import read_json
-from topfive.report.stage_robustness import robustness_stage
+from topfive.report.stage_robustness import ROBUSTNESS_FILES, robustness_argv, robustness_models, robustness_stage
 
 EVAL_FILES = ("summary.csv", "predictions.csv", "evaluate.json")
 BENCH_FILES = ("bench.json", "bench.csv")
 STAGE_RECORD = "study.json"
-FINGERPRINT_FILES = ("evaluate.json", "bench.json")  # the result file of each stage that records its machine
+SPEEDS = "seconds_per_run"  # study.json's record of each stage's pace here, for the time left next time
+# the result file of each stage that records its machine
+FINGERPRINT_FILES = ("evaluate.json", "bench.json", ROBUSTNESS_FILES[0])
 NO_FINGERPRINT = "no machine fingerprint recorded"
 
 
@@ -49,7 +53,7 @@ def _say(line: str) -> None:
     print(f"topfive report: {line}", file=sys.stderr, flush=True)
 
 
-def evaluate_stage(data, models: list[str], out: Path, mirror=None) -> list[str]:
+def evaluate_stage(data, models: list[str], out: Path, mirror=None, later: float = 0.0) -> list[str]:
     """`topfive evaluate --data DATA --models MODELS --out OUT [--mirror MIRROR]`, in this process.
     Returns what could not be used (photos, models); the result files say which and why."""
     from topfive.eval.datasets import load_dataset
@@ -58,7 +62,7 @@ def evaluate_stage(data, models: list[str], out: Path, mirror=None) -> list[str]
     progress = sys.stderr.isatty()
     dataset = load_dataset(data, mirror=mirror, progress=progress)
     result = evaluate(dataset, models, out, progress=progress, calibration=photo_folder(data, mirror),
-                      log=StageProgress("evaluate", len(models)))
+                      log=StageProgress("evaluate", len(models), later=later))
     problems = []
     failed = result["dataset"]["n_failed"]
     if failed:
@@ -68,7 +72,8 @@ def evaluate_stage(data, models: list[str], out: Path, mirror=None) -> list[str]
     return problems
 
 
-def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: bool = False) -> list[str]:
+def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: bool = False,
+                later: float = 0.0) -> list[str]:
     """`topfive bench --models MODELS --device DEVICE --out OUT [--photos DIR] [--quick]`: each
     model measured in fresh worker processes. Returns the models that could not be measured."""
     from topfive.bench import run_bench, write_results
@@ -76,7 +81,7 @@ def bench_stage(models: list[str], device: str, out: Path, photos=None, quick: b
     sizes = list(BENCH_BATCH_SIZES)
     environment, rows = run_bench(models, device=device, batch_sizes=sizes, photos=photos, quick=quick,
                                   repeats=BENCH_REPEATS, calibration=photos,
-                                  progress=StageProgress("bench", len(models)))
+                                  progress=StageProgress("bench", len(models), later=later))
     write_results(out, environment, rows, sizes)
     return [f"{r['model']} not measured" for r in rows if r.get("error")]
 
@@ -87,7 +92,8 @@ class Stage:
     folder: Path
     files: tuple[str, ...]
     argv: list[str]  # the equivalent `topfive` command line: recorded, and compared to decide on reuse
-    run: Callable[[], list[str]]  # runs the stage; returns what did not work
+    runs: int  # models (x runtimes) it runs: for the time left
+    run: Callable[[float], list[str]]  # runs the stage, told the seconds expected after it; returns what failed
 
     def complete(self) -> bool:
         return all((self.folder / f).is_file() for f in self.files)
@@ -118,23 +124,30 @@ def photo_folder(data, mirror) -> Path | None:
 
 
 def stages(data, models: list[str], device: str, out: Path, mirror=None, quick: bool = False) -> list[Stage]:
-    """The evaluate and bench stages of a study: the only place that knows how they are invoked."""
-    eval_dir, bench_dir = out / "eval", out / "bench"
+    """The stages of a study (evaluate, bench, and robustness where a model has its weights here):
+    the only place that knows how they are invoked."""
+    eval_dir, bench_dir, robust_dir = out / "eval", out / "bench", out / ROBUSTNESS_FOLDER
     photos = photo_folder(data, mirror)
     names = ",".join(models)
     # int8 is calibrated on the photo folder, in both stages alike (so they share one quantised file)
     calibration = ["--calibration", str(photos)] if photos and any(m.endswith("@int8") for m in models) else []
-    return [
+    found = [
         Stage("evaluate", eval_dir, EVAL_FILES,
               ["evaluate", "--data", str(data), "--models", names, "--out", str(eval_dir)]
-              + (["--mirror", str(mirror)] if mirror else []) + calibration,
-              lambda: evaluate_stage(data, models, eval_dir, mirror=mirror)),
+              + (["--mirror", str(mirror)] if mirror else []) + calibration, len(models),
+              lambda later: evaluate_stage(data, models, eval_dir, mirror=mirror, later=later)),
         Stage("bench", bench_dir, BENCH_FILES,
               ["bench", "--models", names, "--device", device, "--out", str(bench_dir),
                "--repeats", str(BENCH_REPEATS)]
               + (["--photos", str(photos)] if photos else []) + (["--quick"] if quick else []) + calibration,
-              lambda: bench_stage(models, device, bench_dir, photos=photos, quick=quick)),
+              len(models), lambda later: bench_stage(models, device, bench_dir, photos=photos, quick=quick, later=later)),
     ]
+    robust = robustness_models(models)
+    if robust:
+        found.append(Stage("robustness", robust_dir, ROBUSTNESS_FILES, robustness_argv(data, robust, robust_dir, mirror),
+                           len(robust), lambda later: robustness_stage(data, robust, robust_dir, mirror=mirror,
+                                                                      later=later)))
+    return found
 
 
 def _set_aside(folder: Path) -> None:
@@ -176,26 +189,39 @@ def rerun_reason(stage: Stage, recorded_argv: list[str] | None, current: dict, r
 
 def run_stages(data, models: list[str], device: str, out: Path, mirror=None, reuse: bool = True,
                quick: bool = False) -> tuple[Path, Path]:
-    """Runs or reuses each stage; returns (evaluate's folder, bench's folder)."""
+    """Runs or reuses each stage; returns (evaluate's folder, bench's folder). A stage that is not
+    part of this study (robustness, when no model has its weights here) has its old folder set aside."""
     record_path = out / STAGE_RECORD
     recorded = read_json(record_path)
+    speeds = recorded.get(SPEEDS, {})  # seconds per run, as this machine last ran each stage
     current = fingerprint()  # once: it asks nvidia-smi
-    for stage in stages(data, models, device, out, mirror=mirror, quick=quick):
-        reason = rerun_reason(stage, recorded.get(stage.name), current, reuse)
-        if not reason and stage.complete():
+    plan = stages(data, models, device, out, mirror=mirror, quick=quick)
+    reasons = [rerun_reason(stage, recorded.get(stage.name), current, reuse) for stage in plan]
+    todo = {stage.name: 0 if not reason and stage.complete() else stage.runs for stage, reason in zip(plan, reasons)}
+    if speeds.get("fingerprint") != fingerprint_key(current):
+        speeds = {}
+    for k, (stage, reason) in enumerate(zip(plan, reasons)):
+        if not todo[stage.name]:
             _say(f"reusing {stage.name} results in {shown_path(stage.folder)}")
             continue
         if reason and stage.folder.exists():
             _say(f"re-running {stage.name}: {shown_text(reason)}")
             _set_aside(stage.folder)  # a fresh run; otherwise (e.g. after a kill) the stage resumes in place
         _say("running " + " ".join(["topfive", *stage.argv]))
-        problems = stage.run()
+        later = expected_seconds({s.name: todo[s.name] for s in plan[k + 1:]}, speeds)
+        started = time.monotonic()
+        problems = stage.run(later)
         if not stage.complete():
             raise RuntimeError(f"{stage.name} wrote no results in {shown_path(stage.folder)}")
         if problems:
             _say(f"{stage.name}: some inputs failed ({'; '.join(problems)}); its results are used")
         recorded[stage.name] = stage.argv
-        atomic_write(record_path, json.dumps(recorded, indent=1))
+        speeds = {**speeds, "fingerprint": fingerprint_key(current),
+                  stage.name: (time.monotonic() - started) / max(1, stage.runs)}
+        atomic_write(record_path, json.dumps({**recorded, SPEEDS: speeds}, indent=1))
+    robust_dir = out / ROBUSTNESS_FOLDER
+    if "robustness" not in todo and robust_dir.exists():
+        _set_aside(robust_dir)  # another study's results must not appear in this report
     return out / "eval", out / "bench"
 
 
@@ -239,7 +265,6 @@ def run_study(data=None, models=None, device: str = "cpu", out: Path | str = DEF
     models = study_runs(models, runtimes, comparison=not (given or runtimes),
                         calibration=photo_folder(data, mirror) is not None)
     eval_dir, bench_dir = run_stages(data, models, device, out, mirror=mirror, reuse=reuse, quick=quick)
-    robustness_stage(data, models, out, mirror=mirror, reuse=reuse)  # OUT/robustness, found by the report
     notes = ["**Quick bench run** (`--quick`): few repetitions, so the speed figures only check the machinery; "
              "do not quote them."] if quick else []
     path = write_report(eval_dir, bench_dir, out, image_roots=[mirror] if mirror else [],
