@@ -8,8 +8,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from topfive.files import atomic_path
-from topfive.report.charts import DPI, PALETTE
+from topfive.report.charts import PALETTE, save_chart
 
 MEAN = "mean over the kinds"
 
@@ -45,6 +44,5 @@ def accuracy_vs_severity(lines: list[dict], kinds: list[str], path: Path, colour
     fig.suptitle("Top-1 on corrupted copies of the photos, by severity", fontsize=10)
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7.5, frameon=False)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    save_chart(fig, path)
     return path

@@ -52,7 +52,7 @@ def _place_labels(fig: Figure, ax, items: list[tuple[float, float, str, object]]
         taken.append(best[1])
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_chart(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
     return path
@@ -130,7 +130,7 @@ def accuracy_vs_latency(points: list[dict], path: Path, colour: dict[str, str], 
 
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=2, fontsize=8, frameon=False,
                   bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-34, units="points"))
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
 def _hbars(ax, labels: list[str], series: list[tuple[str, list[float | None], str]]) -> None:
@@ -165,7 +165,7 @@ def _bar_chart(labels: list[str], series, xlabel: str, title: str, path: Path) -
     _hbars(ax, labels, series)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
 def _bars_height(n_labels: int, n_series: int) -> float:
@@ -235,4 +235,4 @@ def reliability(curves: list[dict], path: Path, colour: dict[str, str]) -> Path:
              "dots: mean probability; dashed: perfect calibration)")
     fig.suptitle("\n".join(textwrap.wrap(title, 50 * cols)), fontsize=8.5)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_chart(fig, path)
