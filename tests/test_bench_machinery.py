@@ -185,6 +185,10 @@ def test_spread_is_reported_and_called_wide_above_ten_percent():
     assert wide["latency_ms_median"] == pytest.approx(11.5)
     single = bench.combine("m", [run(10.0, 100.0)])
     assert single["spread_note"] == "" and single["spread_pct"] is None
+    noisy = bench.combine("m", [{**run(10.0, 100.0), "latency_ms_ci": [8.0, 12.5]}])
+    assert noisy["latency_ms_ci_low"] == 8.0 and "wide interval" in noisy["spread_note"] and "±22 %" in noisy["spread_note"]
+    steady = bench.combine("m", [{**run(10.0, 100.0), "latency_ms_ci": [9.9, 10.2]}])
+    assert steady["spread_note"] == ""
 
 
 def test_peak_rss_sees_a_transient_allocation_after_reset():

@@ -136,6 +136,10 @@ def combine(model: str, runs: list[dict]) -> dict:
     row["spread"] = spreads
     if len(runs) < 2:
         row["spread_pct"], row["spread_note"] = None, ""  # one process: its intervals are the uncertainty
+        lo, hi, mid = row["latency_ms_ci_low"], row["latency_ms_ci_high"], row.get("latency_ms_median")
+        if lo is not None and hi is not None and mid and (hi - lo) / 2 / mid * 100 > WIDE_SPREAD_PCT:
+            row["spread_note"] = (f"wide interval: the median latency's 95 % interval is ±{(hi - lo) / 2 / mid * 100:.0f} %"
+                                  " (a busy machine?)")
     else:
         row["spread_pct"] = max(spreads.values()) if spreads else 0.0
         wide = [f"{k} {v:.0f} %" for k, v in sorted(spreads.items(), key=lambda kv: -kv[1]) if v > WIDE_SPREAD_PCT]

@@ -21,7 +21,7 @@ from topfive.report.section_runtimes import runtime_findings
 
 
 def wide(row: dict) -> bool:
-    """bench says in spread_note when its repeated runs differ widely."""
+    """bench says in spread_note when its repeated runs differ widely, or one run's interval is wide."""
     return "wide" in str(row.get("spread_note", "")).lower()
 
 
@@ -170,6 +170,6 @@ def conclusions(study: Study) -> list[str]:
         )
     spread = [m for m in study.bench if wide(study.bench[m])]
     if spread:
-        out.append("Timing spread between repeated runs was wide for " + _names(spread)
-                   + "; read those speeds with care.")
+        out.append("Timings were uncertain (repeated runs differed, or a run's 95 % interval was wide) for "
+                   + _names(spread) + "; read those speeds with care.")
     return [f"- {line}" for line in out] + [""]
