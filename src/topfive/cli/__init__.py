@@ -7,10 +7,10 @@ import argparse
 import os
 import sys
 
-from topfive.cli import bench, classify, evaluate, labels, models, report, serve, tune
+from topfive.cli import bench, classify, evaluate, explain, labels, models, report, serve, tune
 from topfive.cli.common import MODELS_DIR_HELP
 
-COMMANDS = (classify, models, evaluate, labels, bench, report, tune, serve)
+COMMANDS = (classify, models, evaluate, labels, bench, report, tune, explain, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
