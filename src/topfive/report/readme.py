@@ -17,6 +17,8 @@ REPORT_START, REPORT_END = "<!-- report:start -->", "<!-- report:end -->"
 # spread notes; the table's last column already says which spreads are wide).
 KEPT = ("Conclusions", "Set-up", "Accuracy", "Speed")
 DROP_LISTS = ("Speed",)
+# A section in AS_LINES has its two-column tables (field | value) written as one line each.
+AS_LINES = ("Set-up",)
 _LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 _HEADING = re.compile(r"^(#+) ", flags=re.MULTILINE)
 _SECTION = re.compile(r"^## ", flags=re.MULTILINE)
@@ -33,6 +35,20 @@ def _without_lists(body: str) -> str:
     return "\n\n".join(b for b in blocks if not b.lstrip().startswith(("- ", "* "))) + "\n\n"
 
 
+def _table_as_line(body: str) -> str:
+    """Each field | value table of `body` as one line, "**field**: value; ..."; other blocks as they are."""
+    out = []
+    for block in re.split(r"\n\s*\n", body):
+        rows = [line for line in block.strip().splitlines() if line.startswith("|")]
+        cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+        pairs = [c for c in cells if len(c) == 2 and c[0] and not set(c[0]) <= set("-: ")]
+        if rows and len(rows) == len(block.strip().splitlines()) and pairs and all(len(c) == 2 for c in cells):
+            out.append("; ".join(f"**{field}**: {value}" for field, value in pairs) + ".")
+        elif block.strip():
+            out.append(block.strip())
+    return "\n\n".join(out) + "\n\n"
+
+
 def condense(text: str) -> tuple[str, list[str]]:
     """The kept parts of a report's Markdown, and the headings left out (in order)."""
     parts = _SECTION.split(text)
@@ -47,6 +63,8 @@ def condense(text: str) -> tuple[str, list[str]]:
         left_out += [s.partition("\n")[0].strip() for s in subs[1:]]
         if title.strip() in DROP_LISTS:
             body = _without_lists(body)
+        if title.strip() in AS_LINES:
+            body = "\n" + _table_as_line(body)
         kept.append(f"## {title}\n{body}")
     return "".join(kept).rstrip("\n") + "\n", left_out
 
