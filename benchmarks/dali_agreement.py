@@ -72,6 +72,7 @@ def main() -> None:
         runtime = make_runtime(entry, args.runtime)
         ref = top1(Classifier.around(runtime, entry.info.name, spec, entry=entry, decode="pillow"), paths)
         dali = Classifier.around(runtime, entry.info.name, spec, entry=entry, decode="dali")
+        # DALI on --device while the runtime stays on the CPU (Classifier would decode on the runtime's device)
         dali.decoder = lambda pool=None: make_decoder("dali", spec, device=args.device, pool=pool, workers=dali.workers)
         ours = top1(dali, paths)
         agree = sum(a == b for a, b in zip(ref, ours)) / len(paths)

@@ -172,34 +172,35 @@ def main() -> None:
     memory = [small_jpeg(p) for p in found]
     total = batch * (2 if args.smoke else max(16, -(-4 * len(memory) // batch)))
     memory = (memory * (total // len(memory) + 1))[:total]
-    folder = Path(tempfile.mkdtemp(prefix="gpu_dali_"))
-    files = []
-    for k, data in enumerate(memory[: len(found)]):
-        (folder / f"{k:05d}.jpg").write_bytes(data)
-        files.append(str(folder / f"{k:05d}.jpg"))
-    files = (files * (total // len(files) + 1))[:total]
+    with tempfile.TemporaryDirectory(prefix="gpu_dali_") as scratch:  # the files rows read; removed after
+        folder = Path(scratch)
+        files = []
+        for k, data in enumerate(memory[: len(found)]):
+            (folder / f"{k:05d}.jpg").write_bytes(data)
+            files.append(str(folder / f"{k:05d}.jpg"))
+        files = (files * (total // len(files) + 1))[:total]
 
-    for decode in ("tensor", "dali"):
-        clf = attempt(f"{decode} classifier", lambda: classifier(runtime, entry, batch, decode, workers))
-        if clf is None:
-            continue
-        for label, sources in (("from memory", memory), ("from files", files)):
-            row(f"{decode}, {label}", lambda: rate(lambda: sum(1 for _ in clf.iter_predict(sources)), len(sources), seconds))
-        decoder = attempt(f"{decode} decoder", lambda: clf.decoder())
-        if decoder is None:
-            continue
-        for label, sources in (("from memory", memory[:batch]), ("from files", files[:batch])):
-            stages[f"{decode} {label}: read"] = attempt("stage", lambda: median_ms(lambda: decoder.read(sources), repeats))
-            stages[f"{decode} {label}: whole decoder call"] = attempt("stage", lambda: median_ms(lambda: decoder(sources), repeats))
-        if decode == "dali":
-            from topfive.decode.dali import jpegs_of
+        for decode in ("tensor", "dali"):
+            clf = attempt(f"{decode} classifier", lambda: classifier(runtime, entry, batch, decode, workers))
+            if clf is None:
+                continue
+            for label, sources in (("from memory", memory), ("from files", files)):
+                row(f"{decode}, {label}", lambda: rate(lambda: sum(1 for _ in clf.iter_predict(sources)), len(sources), seconds))
+            decoder = attempt(f"{decode} decoder", lambda: clf.decoder())
+            if decoder is None:
+                continue
+            for label, sources in (("from memory", memory[:batch]), ("from files", files[:batch])):
+                stages[f"{decode} {label}: read"] = attempt("stage", lambda: median_ms(lambda: decoder.read(sources), repeats))
+                stages[f"{decode} {label}: whole decoder call"] = attempt("stage", lambda: median_ms(lambda: decoder(sources), repeats))
+            if decode == "dali":
+                from topfive.decode.dali import jpegs_of
 
-            read = decoder.read(memory[:batch])
-            jpegs = jpegs_of(read, spec)
-            stages["dali: planning the geometry"] = attempt("stage", lambda: median_ms(lambda: jpegs_of(read, spec), repeats))
-            stages["dali: pipeline run (decode, resize, crop, normalise, copy out)"] = attempt(
-                "stage", lambda: median_ms(lambda: decoder.pipeline.run(jpegs), repeats))
-    row("dali reader (upper bound)", lambda: dali_reader_rate(files, spec, device, batch, workers, seconds))
+                read = decoder.read(memory[:batch])
+                jpegs = jpegs_of(read, spec)
+                stages["dali: planning the geometry"] = attempt("stage", lambda: median_ms(lambda: jpegs_of(read, spec), repeats))
+                stages["dali: pipeline run (decode, resize, crop, copy out as uint8)"] = attempt(
+                    "stage", lambda: median_ms(lambda: decoder.pipeline.run(jpegs), repeats))
+        row("dali reader (upper bound)", lambda: dali_reader_rate(files, spec, device, batch, workers, seconds))
 
     print("\n| what | img/s | range (per call) |\n|---|---:|---|")
     for r in rows:

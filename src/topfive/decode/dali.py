@@ -1,4 +1,4 @@
-"""The DALI decoder: NVIDIA DALI decodes, resizes, crops and normalises each batch (`decode="dali"`).
+"""The DALI decoder: NVIDIA DALI decodes, resizes and crops each batch (`decode="dali"`).
 
 On "cuda[:N]" JPEGs are decoded by `fn.decoders.image(device="mixed")` (the GPU's hardware JPEG
 decoder and nvjpeg; chroma upsampled as libjpeg's CPU decoder does) and resized and cropped on that
@@ -7,6 +7,8 @@ the eval photos). The geometry is topfive.transforms' plan, per image: DALI resi
 size and slices the planned crop (zeros where it reaches outside, as torchvision pads). The
 resampling is DALI's own (antialiased when shrinking, as Pillow), not Pillow's weights, so the
 pixels differ a little from the reference; docs/gpu-dali.md has the measured top-1 agreement.
+DALI gives uint8 RGB in the model's geometry; channel order, dtype and values are then
+transforms.pixels', on the decoder's device, as for every other decoder.
 
 DALI is given only the JPEGs the tensor decoder would give torchvision (tensor.read_one: header
 read, size and aspect-ratio limits, an EOI at the end, grey or YCbCr, progressive scans complete).
@@ -21,27 +23,28 @@ decoder, which reads it or names its ImageError.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from topfive.decode.base import default_workers, map_in_parts
+from topfive.decode.base import DeviceDecoder, default_workers
 from topfive.decode.images import CorruptImage, ImageError, ImageSource, describe
 from topfive.decode.jpeg import blank, cut_short
 from topfive.decode.pillow import PillowDecoder
 from topfive.decode.tensor import ReadSource, indexed, read_one
-from topfive.transforms import PreprocessSpec, plan_axes, to_layout
+from topfive.transforms import PreprocessSpec, pixels, plan_axes, to_layout
 
 # Where the bottom-right pixel of the stored JPEG (where a cut leaves its grey) lands once DALI has
 # turned the image upright by its EXIF orientation: (x, y), 1 = the last column or row, 0 = the first.
 INPUTS = ("data", "size", "offset", "start", "length", "corner")  # the pipeline's inputs: Jpeg fields
 STORED_CORNER = {1: (1, 1), 2: (0, 1), 3: (0, 0), 4: (1, 0), 5: (1, 1), 6: (0, 1), 7: (0, 0), 8: (1, 0)}
+PIPELINES_KEPT = 2  # pipelines cached per process (each holds its buffers: on CUDA, device memory)
 
 
 class DecoderMissing(ImportError):
@@ -95,12 +98,18 @@ def jpegs_of(read: list[ReadSource | ImageError], spec: PreprocessSpec) -> list[
     return out
 
 
+def geometry_of(spec: PreprocessSpec) -> PreprocessSpec:
+    """The spec with only what the pipeline does: its geometry, uint8 RGB NCHW out."""
+    return dataclasses.replace(spec, scale=1 / 255, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channels="RGB",
+                               dtype="uint8", layout="NCHW")
+
+
 class DaliPipeline:
-    """One DALI pipeline for (spec, device, threads), built for up to `capacity` images a run and
-    rebuilt when a run needs more or an error has left it unusable; one run at a time."""
+    """One DALI pipeline for (geometry, device, threads), built for up to `capacity` images a run
+    and rebuilt when a run needs more or an error has left it unusable; one run at a time."""
 
     def __init__(self, spec: PreprocessSpec, device: torch.device, threads: int):
-        self.spec, self.device, self.threads = spec, device, threads
+        self.spec, self.device, self.threads = geometry_of(spec), device, threads
         self.lock = threading.Lock()
         self.pipe, self.capacity, self.inputs = None, 0, ()
 
@@ -117,7 +126,7 @@ class DaliPipeline:
             feed = {name: fn.external_source(name=name, dtype=kinds.get(name, types.INT32), ndim=1) for name in used}
             options = {"jpeg_fancy_upsampling": True} if gpu else {}
             image = fn.decoders.image(feed["data"], device="mixed" if gpu else "cpu", adjust_orientation=True,
-                                      output_type=types.BGR if spec.channels == "BGR" else types.RGB, **options)
+                                      output_type=types.RGB, **options)
             corner = fn.slice(image, feed["corner"], np.array([1, 1], np.int32))
             if spec.rule == "central_fraction":
                 image = fn.slice(image, feed["start"], feed["length"])
@@ -126,19 +135,13 @@ class DaliPipeline:
                               antialias=spec.interpolation != "nearest")
             square = np.array([spec.size, spec.size], np.int32)
             image = fn.slice(image, feed["offset"], square, out_of_bounds_policy="pad", fill_values=0)
-            if spec.dtype == "uint8":
-                image = fn.transpose(image, perm=[2, 0, 1])
-            else:  # (pixel * scale - mean) / std = (pixel - mean / scale) / (std / scale)
-                image = fn.crop_mirror_normalize(image, dtype=types.FLOAT, output_layout="CHW",
-                                                 mean=[m / spec.scale for m in spec.mean],
-                                                 std=[s / spec.scale for s in spec.std])
-            pipe.set_outputs(image, corner)
+            pipe.set_outputs(fn.transpose(image, perm=[2, 0, 1]), corner)
         pipe.build()
         self.pipe, self.capacity, self.inputs = pipe, capacity, used
 
     def run(self, jpegs: list[Jpeg]) -> tuple[torch.Tensor, np.ndarray]:
-        """The images (N, 3, size, size, on the device) and their stored last pixels (N, 3);
-        DaliBatchError when DALI fails the batch. Building the pipeline raises what DALI raises."""
+        """The images (N, 3, size, size, uint8 RGB, on the device) and their stored last pixels (N, 3,
+        RGB); DaliBatchError when DALI fails the batch. Building the pipeline raises what DALI raises."""
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
         with self.lock:
@@ -152,34 +155,32 @@ class DaliPipeline:
             except RuntimeError as e:
                 self.pipe = None  # "no longer valid": DALI's pipeline does not survive an operator's error
                 raise DaliBatchError(str(e)) from e
-            dtype = torch.uint8 if self.spec.dtype == "uint8" else torch.float32
-            out = torch.empty((len(jpegs), 3, self.spec.size, self.spec.size), dtype=dtype, device=self.device)
+            out = torch.empty((len(jpegs), 3, self.spec.size, self.spec.size), dtype=torch.uint8, device=self.device)
             feed_ndarray(images.as_tensor(), out, cuda_stream=stream)  # DALI reuses its buffers on the next run
             corners = corners.as_cpu() if self.device.type == "cuda" else corners
             return out, np.stack([np.array(corners[k]).reshape(3) for k in range(len(jpegs))])
 
 
-_pipelines: dict[tuple, DaliPipeline] = {}
+_pipelines: OrderedDict[tuple, DaliPipeline] = OrderedDict()  # the last PIPELINES_KEPT settings used
 _pipelines_lock = threading.Lock()
 
 
 def pipeline_for(spec: PreprocessSpec, device: torch.device, threads: int) -> DaliPipeline:
-    """The pipeline for these settings, built once per process and shared by every decoder."""
+    """The pipeline for these settings, shared by every decoder made for them while it is among the
+    last PIPELINES_KEPT asked for (specs that differ only in their pixel values share one)."""
     with _pipelines_lock:
-        key = (spec, str(device), threads)
+        key = (geometry_of(spec), str(device), threads)
         if key not in _pipelines:
             _pipelines[key] = DaliPipeline(spec, device, threads)
+            while len(_pipelines) > PIPELINES_KEPT:
+                _pipelines.popitem(last=False)  # a decoder still holding it keeps it alive
+        _pipelines.move_to_end(key)
         return _pipelines[key]
 
 
-_local = threading.local()  # each thread's CUDA side stream, reused from batch to batch
-
-
-class DaliDecoder:
+class DaliDecoder(DeviceDecoder):
     """The DALI decoder (see the module docstring): `pool` reads the files as `workers` tasks, and
-    DALI runs `workers` threads of its own. On CUDA each call's work is queued on a side stream of
-    the calling thread, so a batch prepared in a worker thread overlaps the model's; the call
-    returns once the batch is ready."""
+    DALI runs `workers` threads of its own. On CUDA the work runs on a side stream (base.DeviceDecoder)."""
 
     def __init__(self, spec: PreprocessSpec, device: str | torch.device = "cpu", pool: Executor | None = None,
                  workers: int | None = None):
@@ -191,33 +192,19 @@ class DaliDecoder:
         self.pillow = PillowDecoder(spec)
         self.pipeline = pipeline_for(spec, self.device, self.workers)
 
-    def __call__(self, sources: Sequence[ImageSource]) -> tuple[torch.Tensor | None, list[ImageError | None]]:
-        if self.device.type != "cuda":
-            return self.decode(list(sources))
-        if getattr(_local, "stream", None) is None or _local.stream.device != self.device:
-            _local.stream = torch.cuda.Stream(self.device)
-        with torch.cuda.stream(_local.stream):
-            batch, errors = self.decode(list(sources))
-        _local.stream.synchronize()
-        if batch is not None:  # its memory must not be reused while the model's stream still reads it
-            batch.record_stream(torch.cuda.default_stream(self.device))
-        return batch, errors
-
     def read(self, sources: list[ImageSource]) -> list[ReadSource | ImageError]:
-        """Each source's bytes and JPEG header (or its ImageError); files are read in the pool, bytes
-        in memory here (parsing a header is Python: threads would only contend for the GIL)."""
-        read = lambda s: read_one(s, decode_on_cpu=False)  # noqa: E731
-        if any(isinstance(s, (str, os.PathLike)) for s in sources):
-            return map_in_parts(read, sources, self.pool, self.workers)
-        return [read(s) for s in sources]
+        """Each source's bytes and JPEG header (or its ImageError)."""
+        return self.read_each(lambda s: read_one(s, decode_on_cpu=False), sources)
 
     def run(self, jpegs: list[Jpeg]) -> tuple[torch.Tensor | None, dict[int, torch.Tensor | str | None]]:
         """(the batch, when DALI took every JPEG at once; per source index its image (a row of that
-        batch), why a JPEG is cut short, or None where DALI failed it alone)."""
+        batch), why a JPEG is cut short, or None where DALI failed it alone). Images are NCHW with the
+        spec's channels, dtype and values (transforms.pixels)."""
         if not jpegs:
             return None, {}
         try:
             images, corners = self.pipeline.run(jpegs)
+            images = pixels(images, self.spec)
             return images, dict(zip([j.index for j in jpegs], self.checked(jpegs, images, corners)))
         except DaliBatchError:
             if len(jpegs) == 1:
@@ -231,7 +218,7 @@ class DaliDecoder:
         """Each image, or why its JPEG is cut short (its last pixel is grey, then its bytes say so)."""
         out: list[torch.Tensor | str] = list(images)
         for k, j in enumerate(jpegs):
-            pixel = tuple(int(v) for v in (corners[k] if self.spec.channels == "RGB" else corners[k][::-1]))
+            pixel = tuple(int(v) for v in corners[k])
             if blank(pixel) and (reason := cut_short(j.data, j.progressive, pixel)):
                 out[k] = reason
         return out

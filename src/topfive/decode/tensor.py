@@ -17,16 +17,14 @@ and re-terminated, which decode_jpeg fills with grey (the checks of decode/jpeg.
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
-from topfive.decode.base import default_workers, map_in_parts
+from topfive.decode.base import DeviceDecoder, default_workers
 from topfive.decode.images import (
     CorruptImage,
     ImageError,
@@ -143,18 +141,11 @@ def indexed(device: str | torch.device) -> torch.device:
     return device
 
 
-_local = threading.local()  # each thread's CUDA side stream, reused from batch to batch
-
-
-class TensorDecoder:
+class TensorDecoder(DeviceDecoder):
     """The batched decoder (see the module docstring). `pool` reads (and on CPU decodes) the
     files as `workers` tasks. `batched`: decode all JPEGs in one decode_jpeg call on the device
     (default: on CUDA) rather than one by one in the reader threads (CPU); tests run the CUDA
-    branch on the CPU this way.
-
-    On CUDA the work is queued on a side stream of the calling thread, so that a batch prepared in
-    a worker thread overlaps with the model running on the default stream; the call returns once
-    the batch is ready."""
+    branch on the CPU this way. On CUDA the work runs on a side stream (base.DeviceDecoder)."""
 
     def __init__(self, spec: PreprocessSpec, device: str | torch.device = "cpu", pool: Executor | None = None,
                  workers: int | None = None, batched: bool | None = None):
@@ -165,24 +156,9 @@ class TensorDecoder:
         self.batched = self.device.type != "cpu" if batched is None else batched
         self.pillow = PillowDecoder(spec)
 
-    def __call__(self, sources: Sequence[ImageSource]) -> tuple[torch.Tensor | None, list[ImageError | None]]:
-        if self.device.type != "cuda":
-            return self.decode(list(sources))
-        if getattr(_local, "stream", None) is None or _local.stream.device != self.device:
-            _local.stream = torch.cuda.Stream(self.device)
-        with torch.cuda.stream(_local.stream):
-            batch, errors = self.decode(list(sources))
-        _local.stream.synchronize()
-        if batch is not None:  # its memory must not be reused while the model's stream still reads it
-            batch.record_stream(torch.cuda.default_stream(self.device))
-        return batch, errors
-
     def read(self, sources: list[ImageSource]) -> list[ReadSource | ImageError]:
         on_cpu, jpegs = not self.batched, self.spec.interpolation in FILTERS
-        read = lambda s: read_one(s, on_cpu, jpegs)  # noqa: E731
-        if on_cpu or any(isinstance(s, (str, os.PathLike)) for s in sources):
-            return map_in_parts(read, sources, self.pool, self.workers)
-        return [read(s) for s in sources]  # bytes in memory: parsing headers is Python, threads only contend
+        return self.read_each(lambda s: read_one(s, on_cpu, jpegs), sources, threaded=on_cpu)
 
     def decode_on_device(self, blobs: list[bytes | torch.Tensor]) -> list[torch.Tensor | None]:
         """One batched decode_jpeg call (nvjpeg on CUDA); None for each blob it cannot decode."""
