@@ -30,6 +30,7 @@ from pathlib import Path
 
 from _common import ROOT, machine, photo_set
 from topfive import Classifier
+from topfive.bench.timing import percentile
 from topfive.machine import isa_flags, load_average
 
 HOST = "127.0.0.1"  # loopback only, whatever the arguments
@@ -58,23 +59,30 @@ def get_json(port: int, path: str):
         conn.close()
 
 
-def start_server(args, port: int, report_dir: str) -> subprocess.Popen:
+def log_tail(log: Path, chars: int = 4000) -> str:
+    text = log.read_text(errors="replace")
+    return text if len(text) <= chars else "...\n" + text[-chars:]
+
+
+def start_server(args, port: int, report_dir: str, log: Path) -> subprocess.Popen:
+    """The server, its stderr to `log` (a pipe nobody read would fill up and stall it)."""
     command = [sys.executable, "-m", "topfive", "serve", "--models", args.models, "--runtime", args.runtime,
                "--host", HOST, "--port", str(port), "--batch-window-ms", str(args.batch_window_ms),
                "--batch-size", str(args.batch_size), "--queue", str(max(16, 2 * args.clients)), "--report", report_dir]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(log, "wb") as err:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server stopped: {server.stderr.read()}")
+            raise SystemExit(f"the server stopped (exit {server.returncode}):\n{log_tail(log)}")
         try:
             if get_json(port, "/healthz")["status"] == "ok":
                 return server
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("the server did not answer /healthz within 180 s")
+    raise SystemExit(f"the server did not answer /healthz within 180 s:\n{log_tail(log)}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -120,11 +128,6 @@ def client(port: int, bodies: list[tuple[bytes, str]], first: int, warm_until: f
     conn.close()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=30.0, help="measured seconds of load (at most 300)")
@@ -149,13 +152,15 @@ def main() -> None:
           f"{sum(map(len, photos)) / len(photos) / 1024:.0f} KB mean")
 
     port = free_port()
-    with tempfile.TemporaryDirectory() as no_report:
-        server = start_server(args, port, no_report)
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "server.log"
+        server = start_server(args, port, str(Path(scratch) / "no_report"), log)
+        latencies: list[float] = []
+        errors: list[str] = []
+        warm: list[float] = []
+        finished = False
         try:
             before, library_cpu = library_rate(classifiers, photos)
-            latencies: list[float] = []
-            errors: list[str] = []
-            warm: list[float] = []
             start, server_cpu = time.perf_counter(), cpu_seconds(server.pid)
             warm_until, stop_at = start + args.warmup, start + args.warmup + args.seconds
             threads = [threading.Thread(target=client, args=(port, bodies, k * len(bodies) // args.clients,
@@ -168,17 +173,20 @@ def main() -> None:
             server_cpu = (cpu_seconds(server.pid) - server_cpu) / max(1, len(latencies) + len(warm))
             stats = get_json(port, "/healthz")["batches"]
             after, _ = library_rate(classifiers, photos)
+            finished = True
         finally:
             server.terminate()
             server.wait(30)
+            if errors or not finished:
+                print(f"the server's log:\n{log_tail(log)}", file=sys.stderr)
 
     served = len(latencies) / args.seconds
     library = (before + after) / 2
     print(f"load: {args.clients} clients for {args.seconds:.0f} s (after {args.warmup:.0f} s of warm-up), "
           f"batch window {args.batch_window_ms:g} ms, batch size {args.batch_size}")
     if latencies:
-        print(f"latency: p50 {1000 * percentile(latencies, 50):.0f} ms, p90 {1000 * percentile(latencies, 90):.0f} ms, "
-              f"p99 {1000 * percentile(latencies, 99):.0f} ms ({len(latencies)} requests)")
+        p50, p90, p99 = (1000 * percentile(latencies, q) for q in (0.5, 0.9, 0.99))
+        print(f"latency: p50 {p50:.0f} ms, p90 {p90:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} requests)")
     print(f"served: {served:.1f} images/s, errors: {len(errors)}" + (f" ({', '.join(sorted(set(errors))[:5])})" if errors else ""))
     for name, s in stats.items():
         print(f"batches of {name}: {s['batches']}, mean {s['images'] / max(1, s['batches']):.1f} images, largest {s['largest']}")

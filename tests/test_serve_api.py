@@ -2,15 +2,20 @@
 each error code, concurrent requests batched into one forward pass, the report view's file listing."""
 
 import csv
+import http.client
 import io
 import json
+import select
+import socket
 import subprocess
 import sys
 import threading
 import time
 import warnings
 
+import httpx
 import pytest
+import uvicorn
 from PIL import Image
 
 with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2; httpx is what the extra installs
@@ -20,6 +25,7 @@ with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2; httpx
 from conftest import EVAL
 from topfive import Classifier, output
 from topfive.serve.app import create_app
+from topfive.serve.batching import warm_up
 from topfive.serve.settings import ServeSettings
 
 PIZZA = "images/pizza/bingmd_pizza_md_000036.jpg"
@@ -103,12 +109,21 @@ def test_too_many_pixels_is_413_before_decoding(client):
 
 @pytest.mark.parametrize("fields, problem", [
     ({"top_k": "0"}, "top_k"), ({"top_k": "abc"}, "top_k"), ({"top_k": "1001"}, "top_k"),
+    ({"top_k": "\u00b2"}, "top_k"), ({"top_k": "5" * 5000}, "top_k"), ({"top_k": "\u0665"}, "top_k"),
+    ({"top_k": "1_0"}, "top_k"), ({"top_k": "-1"}, "top_k"),
     ({"models": "resnet50"}, "not served"), ({"models": "../../etc/passwd"}, "not served"),
 ])
 def test_bad_fields_are_422(client, fields, problem):
     response = post(client, photo(PIZZA), **fields)
     assert_error(response, 422, "bad_field")
     assert problem in response.json()["message"]
+
+
+def test_a_length_too_long_for_int_is_413_and_one_that_is_no_number_400(client):
+    response = client.post("/api/classify", content=b"x", headers={"content-length": "9" * 5000})
+    assert_error(response, 413, "too_large")
+    assert "5000-digit" in response.json()["message"]
+    assert_error(client.post("/api/classify", content=b"x", headers={"content-length": "12a"}), 400, "bad_request")
 
 
 def test_a_form_without_the_photo_is_422(client):
@@ -250,6 +265,7 @@ class FailsAfterWarmUp:
 
 def test_a_model_that_fails_answers_500_json_without_a_traceback(lite0):
     broken = Classifier.around(FailsAfterWarmUp(lite0.runtime), "broken", lite0.spec)
+    warm_up(broken)  # as `topfive serve` does before it serves
     with TestClient(create_app([broken]), raise_server_exceptions=False) as c:
         response = post(c, photo(PIZZA))
     assert_error(response, 500, "internal")
@@ -262,6 +278,61 @@ def test_serve_refuses_a_model_it_cannot_load(capsys):
     assert main(["serve", "--models", "no_such_model"]) == 2
     err = capsys.readouterr().err
     assert "no_such_model" in err and "Traceback" not in err
+
+
+def test_serve_stops_with_one_line_when_a_model_fails_its_first_pass(monkeypatch, capsys):
+    from topfive.cli import main
+
+    def fails(self, *args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code\n  at kernel.cc:42")
+
+    monkeypatch.setattr(Classifier, "predict", fails)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the server was started"))
+    assert main(["serve", "--models", "efficientnet_lite0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("topfive: error: efficientnet_lite0: "), err
+    assert "RuntimeError: [ONNXRuntimeError] : 6" in err and "kernel.cc" not in err and "Traceback" not in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_stalled_upload_gets_408_and_holds_no_place_at_the_models(lite0):
+    """Over real sockets (the TestClient sends a body whole): with room for one request at the
+    models, an upload that stops half-way must not keep a complete one out."""
+    timeout = 3.0
+    port = free_port()
+    app = create_app([lite0], ServeSettings(max_pending=1, upload_timeout_s=timeout))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started, "uvicorn did not start"
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout + 10) as stalled, \
+                httpx.Client(base_url=url, trust_env=False, timeout=30) as web:
+            stalled.sendall(b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                            b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")
+            while web.get("/healthz").json()["uploads"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            answer = web.post("/api/classify", files={"image": ("pizza.jpg", photo(PIZZA), "image/jpeg")})
+            assert select.select([stalled], [], [], 0)[0] == [], "the stalled upload was answered first"
+            assert answer.status_code == 200, answer.text
+            reply = http.client.HTTPResponse(stalled)
+            reply.begin()
+            assert reply.status == 408 and reply.getheader("content-type") == "application/json"
+            assert json.loads(reply.read())["error"] == "timeout"
+            health = web.get("/healthz").json()
+        assert health["uploads"] == 0 and health["pending"] == 0, health
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_draft_decodes_the_upload_as_classify_draft_does(lite0):

@@ -32,7 +32,10 @@ def add_parser(sub) -> None:
                    help="how long a quiet model waits for more requests before it runs a batch (default: 5)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload taken, in MB (default: 20)")
     p.add_argument("--queue", type=int, default=16,
-                   help="requests classified at once; more are answered 503 (default: 16)")
+                   help="requests classified at once, and twice as many uploads received at once; more are "
+                   "answered 503 (default: 16)")
+    p.add_argument("--upload-timeout", type=float, default=60.0, metavar="S",
+                   help="most seconds an upload may take to arrive; 408 beyond (default: 60)")
     p.add_argument("--report", default="report", metavar="DIR",
                    help="the study report folder the page shows (default: %(default)s)")
     add_speed_options(p)
@@ -62,18 +65,30 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def one_line(error: Exception) -> str:
+    """The error as one line (runtimes' messages can span many), its type when it says nothing."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0] if len(lines) == 1 else lines[0] + " ..."
+    return text if len(text) <= 300 else text[:300] + " ..."
+
+
 def run(args) -> int:
     missing = missing_web_module()
     if missing:
         return fail(f"topfive serve needs the web extra ({missing} is not installed): pip install 'topfive[web]'")
     if args.decode != "pillow":
         return fail("serve decodes each photo once, with Pillow, for all its models: --decode does not apply")
-    if args.batch_size < 1 or args.queue < 1 or args.batch_window_ms < 0 or args.max_upload_mb <= 0:
-        return fail("--batch-size and --queue must be at least 1, --batch-window-ms at least 0, --max-upload-mb above 0")
+    positive = min(args.max_upload_mb, args.upload_timeout) > 0
+    if min(args.batch_size, args.queue) < 1 or args.batch_window_ms < 0 or not positive:
+        return fail("--batch-size and --queue must be at least 1, --batch-window-ms at least 0, "
+                    "--max-upload-mb and --upload-timeout above 0")
     import uvicorn
 
     from topfive.predict import Classifier
     from topfive.serve.app import create_app
+    from topfive.serve.batching import warm_up
     from topfive.serve.settings import MB, ServeSettings
 
     classifiers = []
@@ -84,8 +99,14 @@ def run(args) -> int:
                 calibration=args.calibration, threads=args.threads,
             ))
         except Exception as e:  # unknown model, weights not available, missing runtime
-            return fail(f"{name}: {e}")
+            return fail(f"{name}: {one_line(e)}")
+    for c in classifiers:  # here, not in the app's start-up, where uvicorn would print a traceback
+        try:
+            warm_up(c)
+        except Exception as e:
+            return fail(f"{c.name}: its first pass (on a blank image) failed: {type(e).__name__}: {one_line(e)}")
     settings = ServeSettings(max_upload_bytes=int(args.max_upload_mb * MB), max_pending=args.queue,
+                             max_uploads=2 * args.queue, upload_timeout_s=args.upload_timeout,
                              batch_window_s=args.batch_window_ms / 1000, report_dir=Path(args.report),
                              draft_size=max(c.draft_size() for c in classifiers) if args.draft else None)
     try:

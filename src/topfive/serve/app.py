@@ -19,12 +19,12 @@ from starlette.routing import Route
 
 from topfive.output import render_models, render_predictions
 from topfive.predict import Classifier
-from topfive.serve.batching import Busy, Gate, MicroBatcher, warm_up
+from topfive.serve.batching import Busy, Gate, MicroBatcher
 from topfive.serve.errors import ApiError, busy
 from topfive.serve.headers import SecurityHeaders, server_timing
 from topfive.serve.report_view import REPORT_FILE, media_type, report_files, report_page
 from topfive.serve.settings import ServeSettings
-from topfive.serve.uploads import read_classify_request
+from topfive.serve.uploads import decode_upload, read_upload
 
 log = logging.getLogger("topfive.serve")
 PAGE_DIR = Path(__file__).parent / "page"
@@ -41,21 +41,20 @@ def model_listing(classifier: Classifier) -> dict:
 
 
 def create_app(classifiers: list[Classifier], settings: ServeSettings = ServeSettings()) -> SecurityHeaders:
-    """The app serving `classifiers` (at least one, distinct names). Their first passes run at start-up."""
+    """The app serving `classifiers` (at least one, distinct names). It runs no warm-up pass: the
+    caller does (`batching.warm_up`), before serving, where a model that fails can be reported."""
     names = tuple(c.name for c in classifiers)
     if not names or len(set(names)) != len(names):
         raise ValueError(f"give one or more models, each once: {', '.join(names) or 'none given'}")
     pages = {path: ((PAGE_DIR / name).read_bytes(), kind) for path, (name, kind) in PAGE_FILES.items()}
     listing = [model_listing(c) for c in classifiers]
     lane = ThreadPoolExecutor(1, thread_name_prefix="topfive-models")
-    gate = Gate(settings.max_pending)
-    batchers = {c.name: MicroBatcher(c, lane, settings.batch_window_s, settings.max_pending) for c in classifiers}
+    uploads = Gate(settings.max_uploads, "uploads are being received")
+    gate = Gate(settings.max_pending, "requests are being classified")
+    batchers = {c.name: MicroBatcher(c, lane, settings.batch_window_s) for c in classifiers}
 
     @asynccontextmanager
     async def lifespan(app):
-        loop = asyncio.get_running_loop()
-        for c in classifiers:
-            await loop.run_in_executor(lane, warm_up, c)
         for b in batchers.values():
             b.start()
         try:
@@ -71,8 +70,12 @@ def create_app(classifiers: list[Classifier], settings: ServeSettings = ServeSet
 
     async def classify(request: Request) -> Response:
         try:
+            gate.check()  # refused before its upload when it is clear it would be after
+            with uploads.admit():  # a slow upload holds one of these, never a place at the models
+                upload = await read_upload(request, names, settings)
             with gate.admit():
-                req = await read_classify_request(request, names, settings)
+                req = await decode_upload(upload, settings)
+                del upload  # its bytes are not needed while the models run
                 answers = await asyncio.gather(*(batchers[m].classify(req.image, req.top_k) for m in req.models),
                                                return_exceptions=True)
         except Busy as e:
@@ -93,7 +96,7 @@ def create_app(classifiers: list[Classifier], settings: ServeSettings = ServeSet
     async def healthz(request: Request) -> Response:
         stats = {name: vars(b.stats) for name, b in batchers.items()}
         return JSONResponse({"status": "ok", "models": list(names), "pending": gate.pending,
-                             "capacity": gate.capacity, "batches": stats})
+                             "capacity": gate.capacity, "uploads": uploads.pending, "batches": stats})
 
     async def report_status(request: Request) -> Response:
         return JSONResponse({"available": REPORT_FILE in report_files(settings.report_dir)})

@@ -21,7 +21,7 @@ from topfive.predict import Classifier, Failure, Prediction
 
 
 class Busy(Exception):
-    """The bounded queue in front of the models is full: the request is refused (503), not queued."""
+    """A Gate is full or the server is stopping: the request is refused (503), not queued."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,22 @@ class BatchStats:
 
 
 class Gate:
-    """Admission to the models: at most `capacity` requests at once, the next one is Busy. Used on
-    the event loop only, so a plain counter is enough."""
+    """At most `capacity` requests at once in a stage, the next one is Busy. `doing` says what they
+    do, for the refusal. Used on the event loop only, so a plain counter is enough."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, doing: str):
         self.capacity = capacity
+        self.doing = doing
         self.pending = 0
+
+    def check(self) -> None:
+        """Busy when the next request would be refused."""
+        if self.pending >= self.capacity:
+            raise Busy(f"{self.pending} {self.doing}, the most this server takes at once")
 
     @contextmanager
     def admit(self):
-        if self.pending >= self.capacity:
-            raise Busy(f"{self.pending} requests are being classified, the most this server takes at once")
+        self.check()
         self.pending += 1
         try:
             yield
@@ -71,22 +76,22 @@ class Job:
 
 
 class MicroBatcher:
-    """One model's queue and worker. `classify(image, top_k)` waits for the batch it lands in."""
+    """One model's queue and worker. `classify(image, top_k)` waits for the batch it lands in. The
+    queue needs no bound of its own: the app's Gate caps the requests that reach it."""
 
-    def __init__(self, classifier: Classifier, lane: Executor, window_s: float, capacity: int):
+    def __init__(self, classifier: Classifier, lane: Executor, window_s: float):
         self.classifier = classifier
         self.name = classifier.name
         self.max_batch = max(1, classifier.batch_size)
         self.stats = BatchStats()
         self._lane = lane
         self._window = window_s
-        self._capacity = capacity
         self._queue: asyncio.Queue[Job] | None = None
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         """Make the queue and the worker on the running event loop."""
-        self._queue = asyncio.Queue(self._capacity)
+        self._queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._work(), name=f"batcher {self.name}")
 
     async def stop(self) -> None:
@@ -102,10 +107,7 @@ class MicroBatcher:
         if self._queue is None:
             raise RuntimeError(f"the worker of {self.name} is not running (start() was not called)")
         job = Job(image, top_k, time.perf_counter(), asyncio.get_running_loop().create_future())
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            raise Busy(f"the queue of {self.name} is full") from None
+        self._queue.put_nowait(job)
         return await job.future
 
     async def _collect(self) -> list[Job]:

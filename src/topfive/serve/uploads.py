@@ -1,6 +1,8 @@
-"""From a `POST /api/classify` request to a ClassifyRequest: the body read within its size limit,
-the form's fields checked, the photo decoded by the library's decoder (its type sniffed from the
-bytes, its pixel count and aspect ratio checked from the header before any pixel is decoded).
+"""From a `POST /api/classify` request to a ClassifyRequest, in two steps: `read_upload` (the body
+read within its size and time limits, the form's fields checked) and `decode_upload` (the photo
+decoded by the library's decoder, its type sniffed from the bytes, its pixel count and aspect ratio
+checked from the header before any pixel is decoded). The app admits a request to the models only
+between the two, so a slow upload never holds a place in the models' queue.
 
 Nothing a client sends becomes a file path: the upload's file name is kept only as the label of its
 predictions, the model names are looked up among the models being served."""
@@ -26,6 +28,14 @@ FORM_LIMITS = {"max_files": 1, "max_fields": 8, "max_part_size": 64 * 1024}  # b
 
 
 @dataclass(frozen=True)
+class Upload:
+    data: bytes  # the photo's file, as sent
+    label: str  # what the predictions' "source" says
+    models: tuple[str, ...]
+    top_k: int
+
+
+@dataclass(frozen=True)
 class ClassifyRequest:
     image: Image.Image  # upright RGB, as the models see it before their own resizing
     label: str  # what the predictions' "source" says
@@ -34,17 +44,35 @@ class ClassifyRequest:
     decode_seconds: float
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it passes `limit`, whether or not it said its length."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(f"the upload is {int(declared):,} bytes; this server takes at most {limit:,}")
+def whole_number(text: str, most: int) -> int | None:
+    """`text` as a number from 0 to `most` in ASCII digits (spaces around allowed), else None.
+    str.isdigit() alone passes "²" and 5000-digit strings, on which int() raises."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(most)):
+        return None
+    number = int(text.lstrip("0") or "0")
+    return number if number <= most else None
+
+
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, refused (413) as soon as it passes `limit`, whether or not it said its length,
+    and (408) when it has not all arrived within `timeout_s`."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared and not (declared.isascii() and declared.isdigit()):
+        raise ApiError(400, "bad_request", "the Content-Length header is not a number")
+    if declared and whole_number(declared, limit) is None:
+        shown = f"{int(declared):,}" if len(declared) < 20 else f"a {len(declared)}-digit number of"
+        raise too_large(f"the upload is {shown} bytes; this server takes at most {limit:,}")
     body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise too_large(f"the upload is over {limit:,} bytes, the most this server takes")
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large(f"the upload is over {limit:,} bytes, the most this server takes")
+    except TimeoutError:
+        raise ApiError(408, "timeout", f"the upload did not arrive within {timeout_s:g} s "
+                                       f"({len(body):,} bytes came)") from None
     except ClientDisconnect:
         raise ApiError(400, "disconnected", "the client went away before the upload was complete") from None
     return bytes(body)
@@ -90,10 +118,11 @@ def chosen_models(form, served: tuple[str, ...]) -> tuple[str, ...]:
 
 def chosen_top_k(form, most: int) -> int:
     value = form.get("top_k", "5")
-    if not isinstance(value, str) or not value.strip().isdigit() or not 1 <= int(value) <= most:
-        shown = value[:20] if isinstance(value, str) else "a file"
-        raise bad_field(f"top_k must be a whole number from 1 to {most}, not {shown!r}")
-    return int(value)
+    number = whole_number(value, most) if isinstance(value, str) else None
+    if not number:
+        shown = repr(value[:20]) + ("..." if len(value) > 20 else "") if isinstance(value, str) else "a file"
+        raise bad_field(f"top_k must be a whole number from 1 to {most}, not {shown}")
+    return number
 
 
 def decode_error(error: ImageError, label: str) -> ApiError:
@@ -107,8 +136,10 @@ def decode_error(error: ImageError, label: str) -> ApiError:
     return bad_field(message)
 
 
-async def read_classify_request(request: Request, served: tuple[str, ...], settings: ServeSettings) -> ClassifyRequest:
-    form = await parse_form(request, await read_body(request, settings.max_upload_bytes))
+async def read_upload(request: Request, served: tuple[str, ...], settings: ServeSettings) -> Upload:
+    body = await read_body(request, settings.max_upload_bytes, settings.upload_timeout_s)
+    form = await parse_form(request, body)
+    del body  # the form holds the photo now (spooled to a temporary file beyond 1 MB)
     try:
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
@@ -120,9 +151,13 @@ async def read_classify_request(request: Request, served: tuple[str, ...], setti
         await form.close()
     if not data:
         raise not_an_image(f"{label}: empty file (0 bytes)")
+    return Upload(data, label, models, top_k)
+
+
+async def decode_upload(upload: Upload, settings: ServeSettings) -> ClassifyRequest:
     start = time.perf_counter()
-    try:
-        image = await asyncio.to_thread(load_image, data, settings.draft_size)  # the part's type and name: not trusted
+    try:  # the part's type and name are not trusted: the decoder sniffs the bytes
+        image = await asyncio.to_thread(load_image, upload.data, settings.draft_size)
     except ImageError as e:
-        raise decode_error(e, label) from None
-    return ClassifyRequest(image, label, models, top_k, time.perf_counter() - start)
+        raise decode_error(e, upload.label) from None
+    return ClassifyRequest(image, upload.label, upload.models, upload.top_k, time.perf_counter() - start)
