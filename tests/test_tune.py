@@ -130,6 +130,8 @@ def test_a_cached_choice_is_reused_and_force_or_a_corrupt_file_measures_again():
 
 
 def test_auto_measures_at_first_use_says_so_at_info_then_reads_the_cache(caplog, monkeypatch):
+    # a CLI test in this process may have made the CLI show the notes itself (not through the root logger)
+    monkeypatch.setattr(logging.getLogger("topfive"), "propagate", True)
     entry = resolve("efficientnet_lite0")
     with caplog.at_level(logging.INFO, logger="topfive"):
         runtime = make_runtime(entry, threads=1)
@@ -215,3 +217,19 @@ def test_openvino_bf16_is_refused_where_the_cpu_lacks_it(monkeypatch):
     monkeypatch.setattr(openvino, "isa_flags", lambda: ("avx2", "avx512f"))
     with pytest.raises(openvino.Bf16Unsupported, match="needs a CPU with native bf16.*use the openvino runtime"):
         make_runtime(resolve("efficientnet_lite0"), "openvino-bf16")
+
+
+def test_the_cli_shows_a_library_note_once_even_where_the_root_logger_has_a_handler(capsys):
+    import logging
+
+    from topfive.cli.tune import show_library_notes
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler()  # as onnxruntime's quantiser's basicConfig leaves one
+    root.addHandler(handler)
+    try:
+        show_library_notes()
+        logging.getLogger("topfive.runtime.registry").info("auto runs m on openvino")
+    finally:
+        root.removeHandler(handler)
+    assert capsys.readouterr().err.count("auto runs m on openvino") == 1

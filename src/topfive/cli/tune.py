@@ -38,6 +38,9 @@ def show_library_notes() -> None:
     if not any(isinstance(h, StderrNotes) for h in logger.handlers):
         logger.addHandler(StderrNotes(logging.INFO))
         logger.setLevel(logging.INFO)
+        # shown once, here: a library that configures the root logger (onnxruntime's quantiser does)
+        # would print each note a second time
+        logger.propagate = False
 
 
 def run(args) -> int:
