@@ -4,12 +4,13 @@ resumable shard by shard, and a clear error without Ray."""
 
 import csv
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import EVAL, SHARED
 
-from conftest import EVAL
 from topfive.cli import main
 from topfive.eval.datasets import load_dataset
 from topfive.eval.evaluate import evaluate
@@ -26,10 +27,13 @@ RAY_OPTIONS = ["--engine", "ray", "--batch-size", str(BATCH), "--shard-size", st
 
 @pytest.fixture(scope="session")
 def ray_local():
-    import ray
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    """A local Ray started and stopped by the engine's own session() (the runs inside it reuse it)."""
+    from topfive.scale.ray_engine import Engine, session
+
+    with session(Engine()) as ray:
+        assert ray.is_initialized()
+        yield ray
+    assert not ray.is_initialized()
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +65,8 @@ def shard_files(out):
 
 
 def test_classify_on_ray_is_the_local_csv_and_resumes_shard_by_shard(ray_local, photo_set, tmp_path, capsys):
-    from topfive.scale.classify import SCHEMA, classify_on_ray
+    from topfive.scale.classify import classify_on_ray
     from topfive.scale.ray_engine import Engine
-    from topfive.scale.shards import write_results
 
     models = ["-m", "efficientnet_lite0,no_such_model"]
     assert main(["classify", "-r", str(photo_set / "images"), *models, "--format", "csv", "--batch-size", str(BATCH)]) == 1
@@ -90,13 +93,17 @@ def test_classify_on_ray_is_the_local_csv_and_resumes_shard_by_shard(ray_local, 
     rows = read_csv(out / "predictions.csv")
     assert len(rows) == 5 * PHOTOS + 1 and [r["source"] for r in rows if r["error"]] == [str(photo_set / BROKEN)]
 
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    # the Parquet twin holds the local CSV's rows, typed by pyarrow's own CSV reader (empty number: null)
+    types = {"rank": pa.int64(), "index": pa.int64(), "probability": pa.float64()}
+    expected = pa_csv.read_csv(pa.py_buffer(local_csv.encode()), convert_options=pa_csv.ConvertOptions(
+        column_types={c: types.get(c, pa.string()) for c in PREDICTION_COLUMNS}, strings_can_be_null=False))
     table = pq.read_table(out / "predictions.parquet")
     assert table.column_names == PREDICTION_COLUMNS and table.num_rows == len(rows)
-    assert table.column("index").to_pylist() == [int(r["index"]) if r["index"] else None for r in rows]
-    write_results(local_csv, SCHEMA, tmp_path / "local.csv", tmp_path / "local.parquet")
-    assert (out / "predictions.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+    assert table.equals(expected)
 
 
 def test_evaluate_on_ray_writes_the_local_result_files(ray_local, photo_set, tmp_path, capsys):
@@ -136,6 +143,90 @@ def test_without_ray_the_error_says_what_to_install(photo_set, tmp_path, capsys,
     assert code == 2
     assert "pip install 'topfive[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    code = main(["evaluate", "--data", str(photo_set), "--out", str(tmp_path / "eval"), "--engine", "ray"])
+    assert code == 2
+    assert "pip install 'topfive[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()  # not made, nor marked with the set's fingerprint
+
+
+def test_a_bad_address_is_a_one_line_error(photo_set, tmp_path):
+    """Not a traceback of Ray's, for classify and evaluate alike (a process of its own: this one may
+    hold a Ray connection, which the engine would use as it is)."""
+    for command in (["classify", str(photo_set / "images"), "-r"], ["evaluate", "--data", str(photo_set)]):
+        done = subprocess.run([sys.executable, "-m", "topfive", *command, "--engine", "ray", "--address", "nohost:xx",
+                               "--out", str(tmp_path / command[0])], check=False, capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stderr.splitlines() if not line.startswith("topfive: images/")]
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert any(line.startswith("topfive: error: cannot connect to the Ray cluster at nohost:xx: ") for line in lines)
+
+
+def test_a_job_that_ray_loses_is_a_failed_job_in_one_line(ray_local, photo_set):
+    from topfive.scale.ray_engine import Engine, Job, JobFailed, run
+    from topfive.scale.shards import Shard
+    from topfive.scale.sources import classify_inputs
+
+    inputs = classify_inputs([str(photo_set / "images")], recursive=True)[:2]
+    # no preprocessing spec: every decode task raises, and Ray Data stops the dataset with its own error
+    with pytest.raises(JobFailed) as e:
+        run(Job("efficientnet_lite0", "onnxruntime", batch_size=2), None, inputs, [Shard(0, 0, 2, "x")], Engine(),
+            lambda *a: pytest.fail("no shard can be written"))
+    assert "\n" not in str(e.value) and str(e.value).startswith("AttributeError: ")  # what failed in the task
+
+
+def test_workers_get_absolute_paths_and_the_rows_keep_the_names_given(photo_set, monkeypatch):
+    from topfive.models import resolve
+    from topfive.scale.jobs import for_workers
+    from topfive.scale.ray_engine import Job, chunk_rows
+    from topfive.scale.shards import Shard
+    from topfive.scale.sources import classify_inputs
+
+    monkeypatch.chdir(photo_set)
+    inputs = classify_inputs(["images"], recursive=True)[:3]
+    assert all(not os.path.isabs(i.id) for i in inputs)  # the rows say "images/...", as given
+    sent = chunk_rows(inputs, [Shard(0, 0, 3, "x")], 2)
+    assert [os.fsdecode(p) for row in sent for p in row["paths"]] == [str(photo_set / i.id) for i in inputs]
+
+    monkeypatch.chdir(SHARED)
+    card = "models/mobilenet_v2_1.0_224_quant.tflite.json"
+    job = for_workers(Job(card, weights_file="w.pth", calibration="photos"), resolve(card))
+    assert (job.model, job.weights_file, job.calibration) == (str(SHARED / card), str(SHARED / "w.pth"),
+                                                              str(SHARED / "photos"))
+    assert for_workers(Job("efficientnet_lite0"), resolve("efficientnet_lite0")).model == "efficientnet_lite0"
+
+
+def test_new_contents_under_the_same_file_name_redo_the_shards(photo_set, tmp_path):
+    from topfive.models import resolve
+    from topfive.scale.jobs import settings
+    from topfive.scale.ray_engine import Job
+    from topfive.scale.shards import make_plan
+    from topfive.scale.sources import classify_inputs
+
+    inputs = classify_inputs([str(photo_set / "images")], recursive=True)
+    weights = tmp_path / "weights.pth"
+    job, entry = Job("efficientnet_lite0", weights_file=str(weights)), resolve("efficientnet_lite0")
+    digests = []
+    for contents in (b"first weights", b"other weights", b"first weights"):
+        weights.write_bytes(contents)
+        digests.append([s.digest for s in make_plan(tmp_path / "job", inputs, settings(job, entry), SHARD).shards])
+    assert digests[0] == digests[2] and not set(digests[0]) & set(digests[1])
+
+
+def test_shards_of_one_plan_never_mix_runtimes(photo_set, tmp_path):
+    """The runtime "auto" resolved to is recorded in plan.json: a rerun whose shards ran on another
+    counts them as not written (and run_job refuses to add others to them)."""
+    from topfive.scale.shards import is_written, make_plan, with_runtime, write_shard
+    from topfive.scale.sources import classify_inputs
+
+    inputs = classify_inputs([str(photo_set / "images")], recursive=True)
+    plan = with_runtime(make_plan(tmp_path, inputs, {"runtime": "auto"}, SHARD), "onnxruntime")
+    first, second = plan.shards[:2]
+    write_shard(plan, first, "source\na\n", {"source": "str"}, "onnxruntime")
+    write_shard(plan, second, "source\nb\n", {"source": "str"}, "openvino")
+    again = make_plan(tmp_path, inputs, {"runtime": "auto"}, SHARD)
+    assert again.runtime == "onnxruntime" and '"runtime": "onnxruntime"' in (tmp_path / "plan.json").read_text()
+    assert is_written(again, first) and not is_written(again, second)
+    assert make_plan(tmp_path, inputs, {"runtime": "auto", "batch_size": 2}, SHARD).runtime == ""
 
 
 def test_classify_on_ray_needs_a_folder_for_its_results(photo_set, capsys):

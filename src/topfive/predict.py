@@ -173,7 +173,8 @@ class Classifier:
         """Decode and preprocess one image to the tensor the model takes (the Pillow decoder)."""
         return PillowDecoder(self.spec, draft=self.draft).prepare(source)
 
-    def _top(self, probs: torch.Tensor, top_k: int) -> list[tuple[ClassScore, ...]]:
+    def top_classes(self, probs: torch.Tensor, top_k: int) -> list[tuple[ClassScore, ...]]:
+        """The top_k ClassScores of each row of a (batch, classes) probability tensor, best first."""
         table = classes()
         values, indices = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
         # Python numbers first: iterating tensors element by element cost ~40 us more per image
@@ -216,7 +217,7 @@ class Classifier:
         try:
             with ThreadPoolExecutor(self.prefetch) as batches, ThreadPoolExecutor(self.workers) as readers:
                 for chunk, batch, errors in self._prepared_ahead(batches, self.decoder(readers), chunks):
-                    tops, bad, non_finite = self._answers(batch, top_k)
+                    tops, bad, non_finite = self.answers(batch, top_k)
                     row = 0
                     for source, error in zip(chunk, errors):
                         if error is None:
@@ -230,15 +231,15 @@ class Classifier:
             if bar is not None:
                 bar.close()
 
-    def _answers(self, batch, top_k: int) -> tuple[list, set[int], NonFiniteOutput | None]:
-        """(top-k per row, rows without a finite answer, their error): a NaN row fails that image
-        alone, the batch's other answers stand."""
+    def answers(self, batch: torch.Tensor | None, top_k: int) -> tuple[list, set[int], NonFiniteOutput | None]:
+        """The model on a decoded batch: (top-k ClassScores per row, rows without a finite answer,
+        their NonFiniteOutput). A NaN row fails that image alone, the batch's other answers stand."""
         if batch is None:
             return [], set(), None
         try:
-            return self._top(self.runtime.probabilities(batch), top_k), set(), None
+            return self.top_classes(self.runtime.probabilities(batch), top_k), set(), None
         except NonFiniteOutput as e:
-            return self._top(e.probabilities, top_k), set(e.rows), e
+            return self.top_classes(e.probabilities, top_k), set(e.rows), e
 
     def _failure(self, source: ImageSource, error: ImageError | NonFiniteOutput) -> Failure:
         return Failure(describe(source), self.name, type(error).__name__, error.reason)

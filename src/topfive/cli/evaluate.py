@@ -57,9 +57,10 @@ def run(args) -> int:
     from topfive.eval.wordnet import LabelError
 
     if args.engine == "ray":  # the same result files, computed on Ray Data (topfive.scale)
-        from topfive.scale.commands import ray_evaluate
+        from topfive.scale.commands import evaluate_command, ray_missing
 
-        evaluate = ray_evaluate(args)
+        if ray_missing():
+            return 2
 
     progress = sys.stderr.isatty()
     try:
@@ -73,10 +74,15 @@ def run(args) -> int:
     if len(missing) > 10:
         print(f"topfive: ... and {len(missing) - 10} more photos not available (all in failures.csv)", file=sys.stderr)
     try:
-        report = evaluate(dataset, args.models, args.out, device=args.device, batch_size=args.batch_size,
-                          progress=progress, runtimes=args.runtime, calibration=args.calibration)
+        if args.engine == "ray":
+            report = evaluate_command(args, dataset, progress)
+        else:
+            report = evaluate(dataset, args.models, args.out, device=args.device, batch_size=args.batch_size,
+                              progress=progress, runtimes=args.runtime, calibration=args.calibration)
     except ResumeError as e:
         return fail(str(e))
+    if isinstance(report, int):  # the ray engine could not be had (said on stderr)
+        return report
     _print_summary(args.out)
     if args.corruptions and _robustness(args, dataset):
         return 2

@@ -18,7 +18,7 @@ def error(message: str) -> int:
 
 def classify_command(args) -> int:
     from topfive.scale.classify import classify_on_ray
-    from topfive.scale.ray_engine import EngineMissing
+    from topfive.scale.ray_engine import EngineMissing, EngineUnavailable
 
     if not args.out:
         return error("--engine ray writes its results into a folder: give --out DIR")
@@ -29,7 +29,7 @@ def classify_command(args) -> int:
             decode=args.decode, draft=args.draft, threads=args.threads, weights_file=args.weights_file,
             calibration=args.calibration,
         )
-    except (EngineMissing, ValueError) as e:  # ValueError: no images, a CSV that cannot be read
+    except (EngineMissing, EngineUnavailable, ValueError) as e:  # ValueError: no images, an unreadable CSV
         return error(str(e))
     if not run.models:
         return 2
@@ -44,21 +44,26 @@ def classify_command(args) -> int:
     return 1 if run.failures or run.broken else 0
 
 
-def ray_evaluate(args):
-    """topfive.eval.evaluate.evaluate's signature, run on Ray with the engine options in `args`: the
-    same files in --out and the same evaluate.json data returned (ResumeError as it raises it)."""
+def ray_missing() -> int:
+    """2 after the install message when Ray Data is not installed, else 0 (checked before anything is
+    downloaded or written)."""
+    from topfive.scale.ray_engine import EngineMissing, import_ray
+
+    try:
+        import_ray()
+    except EngineMissing as e:
+        return error(str(e))
+    return 0
+
+
+def evaluate_command(args, dataset, progress: bool) -> dict | int:
+    """`topfive evaluate --engine ray`: evaluate.json's data, as topfive.eval.evaluate.evaluate returns
+    it (ResumeError as it raises it), or the exit code 2 after a one-line error when Ray cannot be had."""
     from topfive.scale.evaluate import evaluate_on_ray
-    from topfive.scale.ray_engine import EngineMissing
+    from topfive.scale.ray_engine import EngineMissing, EngineUnavailable
 
-    def evaluate(dataset, models, out, device="cpu", batch_size=16, progress=False, runtimes=("auto",),
-                 calibration=None, **more):
-        asked = sorted(k for k, v in more.items() if v)
-        if asked:
-            raise SystemExit(error(f"{', '.join(asked)}: not with --engine ray"))
-        try:
-            return evaluate_on_ray(dataset, models, out, engine_from(args, progress), runtimes=runtimes,
-                                   device=device, batch_size=batch_size, calibration=calibration)
-        except EngineMissing as e:
-            raise SystemExit(error(str(e))) from None
-
-    return evaluate
+    try:
+        return evaluate_on_ray(dataset, args.models, args.out, engine_from(args, progress), runtimes=args.runtime,
+                               device=args.device, batch_size=args.batch_size, calibration=args.calibration)
+    except (EngineMissing, EngineUnavailable) as e:
+        return error(str(e))

@@ -10,22 +10,20 @@ predicted row; the rows of a photo that could not be decoded have only file, lab
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
 from topfive.eval.datasets import Dataset
 from topfive.eval.evaluate import FINGERPRINT_FILE, prediction_row, write_evaluate_json
 from topfive.eval.predictions import PREDICTION_COLUMNS, ResumeError, csv_line, read_predictions
 from topfive.eval.summaries import ModelStatus, summaries, write_tables
 from topfive.files import atomic_write
-from topfive.models import resolve
 from topfive.predict import Failure
 from topfive.runtime.axis import pairs
-from topfive.scale.jobs import complete, run_job
-from topfive.scale.ray_engine import Engine, Job, JobFailed, session
-from topfive.scale.shards import merged_csv, shard_runtime, write_results
+from topfive.scale.jobs import complete, resolved, run_job
+from topfive.scale.ray_engine import Engine, Job, JobFailed, import_ray, session
+from topfive.scale.shards import merge_csv, merge_parquet
 from topfive.scale.sources import dataset_inputs
 
 SHARD_COLUMNS = [*PREDICTION_COLUMNS, "error", "reason"]
@@ -56,24 +54,26 @@ def check_out(out: Path, dataset: Dataset) -> None:
     atomic_write(marker, dataset.fingerprint() + "\n")
 
 
-def gather(text: str, failures: dict) -> str:
-    """predictions.csv's text from the shards' rows: the predicted rows, each (model, runtime, file)
-    once (auto may have resolved to a runtime also asked for), and the failures into `failures`."""
-    lines, seen = [csv_line(PREDICTION_COLUMNS)], set()
-    for r in csv.DictReader(io.StringIO(text, newline="")):
-        if r["error"]:
-            failures.setdefault(r["file"], (r["error"], r["reason"]))
-        elif (key := (r["model"], r["runtime"], r["file"])) not in seen:
-            seen.add(key)
-            lines.append(csv_line([r[c] for c in PREDICTION_COLUMNS]))
-    return "".join(lines)
+def predicted(failures: dict) -> Callable[[IO[str]], Iterator[str]]:
+    """A shard file -> predictions.csv's lines of its predicted rows; its failures go into `failures`."""
+    def rows(f: IO[str]) -> Iterator[str]:
+        for r in csv.DictReader(f):
+            if r["error"]:
+                failures.setdefault(r["file"], (r["error"], r["reason"]))
+            else:
+                yield csv_line([r[c] for c in PREDICTION_COLUMNS])
+    return rows
 
 
 def evaluate_on_ray(dataset: Dataset, models: list[str], out, engine: Engine, runtimes=("auto",), device: str = "cpu",
                     batch_size: int = 16, calibration=None, log: Callable[[str], None] | None = None) -> dict | None:
     """evaluate() on Ray: the same files in `out`, and evaluate.json's data returned; None when the
-    run stopped at engine.max_shards (nothing derived yet). A rerun skips the shards already written."""
+    run stopped at engine.max_shards (nothing derived yet). A rerun skips the shards already written.
+    EngineMissing (before `out` is touched) or EngineUnavailable when Ray cannot be had."""
+    import pyarrow.compute as pc
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    import_ray()  # EngineMissing before --out is made or marked
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     check_out(out, dataset)
@@ -82,27 +82,29 @@ def evaluate_on_ray(dataset: Dataset, models: list[str], out, engine: Engine, ru
     statuses, plans = [], []
     with session(engine):
         for name, runtime in pairs(models, runtimes):
+            try:
+                entry = resolved(name)
+            except JobFailed as e:  # unknown model, a bad card
+                statuses.append(ModelStatus(name, "unavailable", str(e), None, runtime))
+                continue
+            info = entry.info
             job = Job(name, runtime, device=device, batch_size=batch_size, top_k=5, calibration=calibration)
             try:
-                info = resolve(name).info
-            except Exception as e:  # unknown model, a bad card
-                statuses.append(ModelStatus(name, "unavailable", str(e).strip() or type(e).__name__, None, runtime))
-                continue
-            try:
-                plan = run_job(job, inputs, out, engine, render, SCHEMA)
+                plan = run_job(job, entry, inputs, out, engine, render, SCHEMA)
             except JobFailed as e:
                 log(f"{info.name} ({runtime}): not evaluated: {e}")
                 statuses.append(ModelStatus(info.name, "unavailable", str(e), info, runtime))
                 continue
-            label = (shard_runtime(plan, plan.shards[0]) if plan.shards else "") or runtime
-            if (info.name, label) not in {(s.name, s.runtime) for s in statuses}:  # auto = one asked for
-                statuses.append(ModelStatus(info.name, "evaluated", "", info, label))
+            label = plan.runtime or runtime
+            if (info.name, label) in {(s.name, s.runtime) for s in statuses}:
+                continue  # auto ran a runtime also asked for: the same rows again
+            statuses.append(ModelStatus(info.name, "evaluated", "", info, label))
             plans.append(plan)
     if not complete(plans):
         return None
     pred_path = out / "predictions.csv"
-    write_results(gather(merged_csv(plans), failures) if plans else csv_line(PREDICTION_COLUMNS), PREDICTIONS_SCHEMA,
-                  pred_path, out / "predictions.parquet")
+    merge_csv(plans, pred_path, predicted(failures), header=csv_line(PREDICTION_COLUMNS))
+    merge_parquet(plans, out / "predictions.parquet", PREDICTIONS_SCHEMA, where=lambda t: pc.equal(t["error"], ""))
     write_tables(out, summaries(dataset, statuses, read_predictions(pred_path), failures), failures)
     # the driver's fingerprint: on a cluster the actors' machines may differ
     return write_evaluate_json(out, dataset, statuses, failures, engine="ray")

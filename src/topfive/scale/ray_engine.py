@@ -25,13 +25,19 @@ class EngineMissing(RuntimeError):
     """Ray (or its Data library) is not installed."""
 
 
+class EngineUnavailable(RuntimeError):
+    """Ray could not be started, or the cluster at --address could not be reached."""
+
+
 class JobFailed(RuntimeError):
-    """The model could not be loaded or run on the actors (unknown model, weights, a broken card)."""
+    """The model could not be loaded or run on the actors (unknown model, weights, a broken card),
+    or Ray lost the job (an actor or task that died)."""
 
 
 @dataclass(frozen=True)
 class Job:
-    """One model on one runtime; every field decides the answers, so all of them are in a shard's digest."""
+    """One model on one runtime; every field decides the answers, so all of them are in a shard's digest.
+    The paths the workers get are absolute (topfive.scale.jobs.for_workers): their folder is not the driver's."""
 
     model: str
     runtime: str = "auto"
@@ -53,7 +59,6 @@ class Engine:
     """Where and how wide the pipeline runs."""
 
     address: str | None = None  # a Ray cluster ("ray://host:10001", "auto"); None: a local Ray on this machine
-    cpus: int | None = None  # the local Ray's CPUs (default: all of this machine's)
     actors: int = 1  # model actors, each holding one copy of the model
     actor_cpus: float = 1.0
     actor_gpus: float = 0.0
@@ -82,14 +87,24 @@ def session(engine: Engine) -> Iterator[object]:
         yield ray
         return
     env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("TOPFIVE_")}}
-    if engine.address:
-        ray.init(address=engine.address, runtime_env=env)
-    else:
-        ray.init(num_cpus=engine.cpus, include_dashboard=False, runtime_env=env)
+    where = {"address": engine.address} if engine.address else {"include_dashboard": False}
+    try:
+        ray.init(runtime_env=env, **where)
+    except (ConnectionError, ValueError, RuntimeError) as e:  # no cluster there, a malformed address
+        at = f"the Ray cluster at {engine.address}" if engine.address else "a local Ray"
+        raise EngineUnavailable(f"cannot connect to {at}: {one_line(e)}") from e
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line: a Ray task's error as the exception it wraps, not Ray's traceback."""
+    cause = getattr(e, "cause", None)
+    e = cause if isinstance(cause, BaseException) else e
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
 def pack(error: str, reason: str) -> bytes:
@@ -130,56 +145,52 @@ class ModelActor:
         from topfive.predict import Classifier
 
         self.top_k, self.fatal, self.clf = job.top_k, b"", None
-        try:
+        try:  # the decode tasks decode: the Classifier here only runs the model (Classifier.answers)
             self.clf = Classifier(job.model, runtime=job.runtime, device=job.device, batch_size=job.batch_size,
-                                  weights_file=job.weights_file, calibration=job.calibration, threads=job.threads,
-                                  decode=job.decode, draft=job.draft)
+                                  weights_file=job.weights_file, calibration=job.calibration, threads=job.threads)
         except Exception as e:  # unknown model, weights unavailable, missing runtime: the job's failure
             self.fatal = pack(type(e).__name__, str(e).strip() or type(e).__name__)
 
     def __call__(self, table):
         import pyarrow as pa
 
-        out = {"shard": [], "pos": [], "indices": [], "probs": [], "error": [], "fatal": [], "runtime": []}
+        out = {"shard": [], "pos": [], "top": [], "error": [], "fatal": [], "runtime": []}
         runtime = getattr(self.clf.runtime, "name", "") if self.clf is not None else ""
         for row in table.to_pylist():
             answers, fatal = self.answers(row)
-            for k, (indices, probs, error) in enumerate(answers):
+            for k, (top, error) in enumerate(answers):
                 out["shard"].append(row["shard"])
                 out["pos"].append(row["start"] + k)
-                out["indices"].append(indices)
-                out["probs"].append(probs)
+                out["top"].append(top)
                 out["error"].append(error)
                 out["fatal"].append(fatal)
                 out["runtime"].append(runtime)
-        types = {"shard": pa.int64(), "pos": pa.int64(), "indices": pa.list_(pa.int64()),
-                 "probs": pa.list_(pa.float64()), "error": pa.binary(), "fatal": pa.binary(), "runtime": pa.string()}
+        score = pa.struct([("rank", pa.int64()), ("index", pa.int64()), ("wnid", pa.string()), ("name", pa.string()),
+                           ("probability", pa.float64())])
+        types = {"shard": pa.int64(), "pos": pa.int64(), "top": pa.list_(score), "error": pa.binary(),
+                 "fatal": pa.binary(), "runtime": pa.string()}
         return pa.table({k: pa.array(v, types[k]) for k, v in out.items()})
 
-    def answers(self, row: dict) -> tuple[list[tuple[list, list, bytes]], bytes]:
+    def answers(self, row: dict) -> tuple[list[tuple[list[dict], bytes]], bytes]:
+        """Per input (its ClassScores as dicts, its packed error), and the model's fatal error."""
         import numpy as np
         import torch
 
-        from topfive.runtime.base import NonFiniteOutput
-
         errors = row["errors"]
         if self.fatal:
-            return [([], [], b"")] * len(errors), self.fatal
+            return [([], b"")] * len(errors), self.fatal
         good = [k for k, e in enumerate(errors) if not e]
-        tops: dict[int, tuple[list, list, bytes]] = {}
+        found: dict[int, tuple[list[dict], bytes]] = {}
         if good:
             pixels = np.frombuffer(row["pixels"], dtype=row["dtype"]).reshape(row["shape"]).copy()
-            bad, reason = set(), ""
             try:
-                probs = self.clf.runtime.probabilities(torch.from_numpy(pixels))
-            except NonFiniteOutput as e:  # those rows fail alone, as in the local path
-                probs, bad, reason = e.probabilities, set(e.rows), e.reason
+                tops, bad, non_finite = self.clf.answers(torch.from_numpy(pixels), self.top_k)
             except Exception as e:  # a card whose output is not what it says: the model's failure
-                return [([], [], b"")] * len(errors), pack(type(e).__name__, str(e))
-            values, indices = probs.topk(min(self.top_k, probs.shape[-1]), dim=-1)
-            for r, (k, vs, ix) in enumerate(zip(good, values.tolist(), indices.tolist())):
-                tops[k] = ([], [], pack(NonFiniteOutput.__name__, reason)) if r in bad else (ix, vs, b"")
-        return [tops.get(k, ([], [], e)) for k, e in enumerate(errors)], b""
+                return [([], b"")] * len(errors), pack(type(e).__name__, str(e))
+            for r, k in enumerate(good):  # a non-finite row fails alone, as in the local path
+                found[k] = (([], pack(type(non_finite).__name__, non_finite.reason)) if r in bad
+                            else ([asdict(c) for c in tops[r]], b""))
+        return [found.get(k, ([], e)) for k, e in enumerate(errors)], b""
 
 
 def chunk_rows(inputs: list[Input], shards: list[Shard], batch_size: int) -> list[dict]:
@@ -188,7 +199,7 @@ def chunk_rows(inputs: list[Input], shards: list[Shard], batch_size: int) -> lis
         for start in range(s.start, s.stop, batch_size):
             part = inputs[start : min(start + batch_size, s.stop)]
             rows.append({"shard": s.index, "start": start,
-                         "paths": [os.fsencode(i.path) if i.path else b"" for i in part],
+                         "paths": [os.fsencode(os.path.abspath(i.path)) if i.path else b"" for i in part],
                          "problems": [pack(*i.problem) if i.problem else b"" for i in part]})
     return rows
 
@@ -196,14 +207,16 @@ def chunk_rows(inputs: list[Input], shards: list[Shard], batch_size: int) -> lis
 def run(job: Job, spec, inputs: list[Input], shards: list[Shard], engine: Engine,
         on_shard: Callable[[Shard, list[dict], str], None]) -> None:
     """Runs `shards` of `inputs`; as each shard's last answer arrives, on_shard(shard, answers, runtime)
-    with answers in input order: {"indices", "probs"} or {"error", "reason"}. JobFailed when the model
-    cannot be loaded or run (no shard of it is then handed out)."""
+    with answers in input order: {"top"} (ClassScore fields) or {"error", "reason"}. JobFailed when the
+    model cannot be loaded or run, or Ray loses the job (no shard of it is then handed out)."""
     ray = import_ray()
     from ray.data import ActorPoolStrategy, DataContext
 
     if not shards:
         return
-    DataContext.get_current().enable_progress_bars = engine.progress
+    context = DataContext.get_current()
+    context.enable_progress_bars = engine.progress
+    context.raise_original_map_exception = True  # a failed task says what failed, not "UDF failed"
     rows = chunk_rows(inputs, shards, job.batch_size)
     # memory: about what one decode task holds (a worker with torch imported, ~460 MiB, and a batch of
     # full-size photos and its pixels); a remote argument the actors do not share, it also keeps Ray
@@ -217,14 +230,17 @@ def run(job: Job, spec, inputs: list[Input], shards: list[Shard], engine: Engine
                         num_gpus=engine.actor_gpus or None)
     pending = {s.index: {} for s in shards}
     by_index = {s.index: s for s in shards}
-    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        for r in batch.to_pylist():
-            if r["fatal"]:
-                raise JobFailed(unpack(r["fatal"])[1])
-            got = pending[r["shard"]]
-            got[r["pos"]] = ({"error": unpack(r["error"])[0], "reason": unpack(r["error"])[1]} if r["error"]
-                             else {"indices": r["indices"], "probs": r["probs"]})
-            shard = by_index[r["shard"]]
-            if len(got) == shard.stop - shard.start:
-                on_shard(shard, [got[p] for p in range(shard.start, shard.stop)], r["runtime"])
-                del pending[r["shard"]]
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for r in batch.to_pylist():
+                if r["fatal"]:
+                    raise JobFailed(unpack(r["fatal"])[1])
+                got = pending[r["shard"]]
+                got[r["pos"]] = ({"error": unpack(r["error"])[0], "reason": unpack(r["error"])[1]} if r["error"]
+                                 else {"top": r["top"]})
+                shard = by_index[r["shard"]]
+                if len(got) == shard.stop - shard.start:
+                    on_shard(shard, [got[p] for p in range(shard.start, shard.stop)], r["runtime"])
+                    del pending[r["shard"]]
+    except ray.exceptions.RayError as e:  # an actor or task that died, an error in Ray Data itself
+        raise JobFailed(one_line(e)) from e

@@ -1,10 +1,11 @@
 """Shards: fixed slices of the input list, each written once as Parquet + CSV, skipped on a rerun.
 
-A job's folder holds plan.json (the shards and the digest of each), part-NNNNN.csv and
-part-NNNNN.parquet. A shard is written CSV first, then Parquet, each through one rename, and the
+A job's folder holds plan.json (the shards, the digest of each, and the runtime they ran on: what
+"auto" resolved to), part-NNNNN.csv and part-NNNNN.parquet. A shard is written CSV first, then Parquet, each through one rename, and the
 Parquet file carries the shard's digest (inputs + the settings that decide the answers): a shard
 counts as written when its Parquet file exists with the planned digest and its CSV beside it, so a
 killed run loses only the shards in flight and a changed input list or setting redoes just what changed.
+The final files are streamed from the shards, one shard in memory at a time.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+import os
+import shutil
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import IO, Callable, Iterable
 
 from topfive.files import atomic_path, atomic_write
 from topfive.output import writable
@@ -40,6 +44,7 @@ class Plan:
     folder: Path
     settings: dict
     shards: tuple[Shard, ...]
+    runtime: str = ""  # what every shard ran on ("auto" resolved); "" until the first is written
 
     def parquet(self, shard: Shard) -> Path:
         return self.folder / f"{shard.name}.parquet"
@@ -54,15 +59,38 @@ def shard_size_for(shard_size: int, batch_size: int) -> int:
 
 
 def make_plan(folder: Path, inputs: list[Input], settings: dict, shard_size: int) -> Plan:
-    """The shards of `inputs`, written to folder/plan.json."""
+    """The shards of `inputs`, written to folder/plan.json; the runtime of an earlier plan with the
+    same settings is kept, so that its shards count as written only if they ran on it."""
     shards = tuple(
         Shard(k, start, min(start + shard_size, len(inputs)), digest(inputs[start : start + shard_size], settings))
         for k, start in enumerate(range(0, len(inputs), shard_size))
     )
-    plan = Plan(Path(folder), settings, shards)
-    text = json.dumps({"settings": settings, "n_inputs": len(inputs), "shard_size": shard_size,
-                       "shards": [asdict(s) for s in shards]}, indent=1, sort_keys=True)
+    before = read_plan(Path(folder))
+    runtime = before.get("runtime", "") if before.get("settings") == settings else ""
+    plan = Plan(Path(folder), settings, shards, runtime)
+    write_plan(plan)
+    return plan
+
+
+def read_plan(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_plan(plan: Plan) -> None:
+    n_inputs = plan.shards[-1].stop if plan.shards else 0
+    shard_size = plan.shards[0].stop - plan.shards[0].start if plan.shards else 0
+    text = json.dumps({"settings": plan.settings, "n_inputs": n_inputs, "shard_size": shard_size,
+                       "runtime": plan.runtime, "shards": [asdict(s) for s in plan.shards]}, indent=1, sort_keys=True)
     atomic_write(plan.folder / "plan.json", text + "\n", fsync=True)
+
+
+def with_runtime(plan: Plan, runtime: str) -> Plan:
+    """The plan with the runtime its first shard ran on, recorded in plan.json."""
+    plan = replace(plan, runtime=runtime)
+    write_plan(plan)
     return plan
 
 
@@ -77,15 +105,18 @@ def shard_metadata(path: Path) -> dict[bytes, bytes]:
 
 def is_written(plan: Plan, shard: Shard) -> bool:
     meta = shard_metadata(plan.parquet(shard))
-    return meta.get(DIGEST_KEY) == shard.digest.encode() and plan.csv(shard).is_file()
+    ran_on = not plan.runtime or meta.get(RUNTIME_KEY) == plan.runtime.encode()
+    return meta.get(DIGEST_KEY) == shard.digest.encode() and ran_on and plan.csv(shard).is_file()
 
 
 def todo(plan: Plan) -> list[Shard]:
     return [s for s in plan.shards if not is_written(plan, s)]
 
 
-def shard_runtime(plan: Plan, shard: Shard) -> str:
-    return shard_metadata(plan.parquet(shard)).get(RUNTIME_KEY, b"").decode()
+def arrow_type(kind: str):
+    import pyarrow as pa
+
+    return {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}[kind]
 
 
 def typed_table(csv_text: str, schema: dict[str, str], metadata: dict[bytes, bytes]):
@@ -96,7 +127,7 @@ def typed_table(csv_text: str, schema: dict[str, str], metadata: dict[bytes, byt
     reader = csv.reader(io.StringIO(csv_text, newline=""))
     header = next(reader)
     columns = list(zip(*reader)) or [()] * len(header)
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    types = {kind: arrow_type(kind) for kind in ("str", "int", "float")}
     cast = {"str": writable, "int": int, "float": float}
     arrays = []
     for name, values in zip(header, columns):
@@ -119,20 +150,42 @@ def write_shard(plan: Plan, shard: Shard, csv_text: str, schema: dict[str, str],
     write_parquet(plan.parquet(shard), csv_text, schema, {DIGEST_KEY: shard.digest.encode(), RUNTIME_KEY: runtime.encode()})
 
 
-def merged_csv(plans: list[Plan]) -> str:
-    """The shards of `plans`, in order, as one CSV text with one header. Nothing in it depends on
-    when or in which run a shard was written, so the merged files are an uninterrupted run's."""
-    header, bodies = "", []
-    for plan in plans:
-        for shard in plan.shards:
-            text = plan.csv(shard).read_text(encoding="utf-8")
-            cut = text.index("\n") + 1  # the header names no field with a line break
-            header = text[:cut]
-            bodies.append(text[cut:])
-    return header + "".join(bodies)
+def merge_csv(plans: list[Plan], path: Path, rows: Callable[[IO[str]], Iterable[str]] | None = None,
+              header: str | None = None) -> None:
+    """The shards of `plans`, in order, streamed into one CSV file with one header (atomically):
+    each shard's lines as they are, or the lines `rows` makes of its file (opened as text), under
+    `header`. Nothing in it depends on when or in which run a shard was written, so the merged
+    file is an uninterrupted run's."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        if header is not None:
+            out.write(header.encode("utf-8"))
+        for plan in plans:
+            for shard in plan.shards:
+                if rows is not None:
+                    with open(plan.csv(shard), encoding="utf-8", newline="") as f:
+                        out.writelines(line.encode("utf-8") for line in rows(f))
+                    continue
+                with open(plan.csv(shard), "rb") as f:
+                    first = f.readline()  # the header names no field with a line break
+                    if header is None:
+                        header = first.decode("utf-8")
+                        out.write(first)
+                    shutil.copyfileobj(f, out)
+        out.flush()
+        os.fsync(out.fileno())
 
 
-def write_results(csv_text: str, schema: dict[str, str], csv_out: Path, parquet_out: Path) -> None:
-    """The final CSV and its Parquet twin (the same rows, typed), each atomically."""
-    atomic_write(csv_out, csv_text, fsync=True)
-    write_parquet(parquet_out, csv_text, schema)
+def merge_parquet(plans: list[Plan], path: Path, schema: dict[str, str], where=None) -> None:
+    """The shards' Parquet files, in order, as one Parquet file (a row group per shard, atomically):
+    the columns of `schema`, the rows `where(table)` keeps (an Arrow mask; default all)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = pa.schema([(name, arrow_type(kind)) for name, kind in schema.items()])
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, columns) as writer:
+        for plan in plans:
+            for shard in plan.shards:
+                table = pq.read_table(plan.parquet(shard)).replace_schema_metadata(None)
+                if where is not None:
+                    table = table.filter(where(table))
+                writer.write_table(table.select(list(schema)))
