@@ -54,7 +54,7 @@ def test_result_files_carry_the_runtime(measured, tmp_path):
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
         table = list(reader)
-    assert reader.fieldnames[-1] == "runtime"
+    assert reader.fieldnames[-3:] == ["runtime", "latency_ms_ci_low", "latency_ms_ci_high"]  # new columns come last
     assert [(r["model"], r["runtime"]) for r in table] == [(MODEL, "torch"), (MODEL, "onnxruntime"), (MODEL, "litert")]
     assert table[1]["params"] == "" and float(table[1]["throughput_bs2"]) > 0
     data = json.loads(json_path.read_text())
