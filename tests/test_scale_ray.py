@@ -174,6 +174,15 @@ def test_a_job_that_ray_loses_is_a_failed_job_in_one_line(ray_local, photo_set):
     assert "\n" not in str(e.value) and str(e.value).startswith("AttributeError: ")  # what failed in the task
 
 
+def test_actors_that_would_starve_the_decode_tasks_are_refused_before_anything_runs():
+    from topfive.scale.ray_engine import Engine, JobFailed, check_fits
+
+    check_fits(Engine(actors=1, actor_cpus=1, decode_cpus=1), 2.0)
+    with pytest.raises(JobFailed, match="need 2.5 CPUs, and this Ray has 2"):
+        check_fits(Engine(actors=1, actor_cpus=2, decode_cpus=0.5), 2.0)  # it used to wait for ever
+    check_fits(Engine(address="ray://head:10001", actors=4, actor_cpus=8), 2.0)  # a cluster may grow
+
+
 def test_workers_get_absolute_paths_and_the_rows_keep_the_names_given(photo_set, monkeypatch):
     from topfive.models import resolve
     from topfive.scale.jobs import for_workers

@@ -204,6 +204,17 @@ def chunk_rows(inputs: list[Input], shards: list[Shard], batch_size: int) -> lis
     return rows
 
 
+def check_fits(engine: Engine, cpus: float) -> None:
+    """JobFailed where the actors and one decode task cannot all hold their CPUs at once on a local
+    Ray: the actors would take every CPU and the decode tasks that feed them never start (Ray Data
+    waits, it does not fail). A cluster (engine.address) may add nodes as it goes, so it is not checked."""
+    need = engine.actors * engine.actor_cpus + engine.decode_cpus
+    if engine.address is None and need > cpus:
+        raise JobFailed(f"{engine.actors} actor(s) x {engine.actor_cpus:g} CPUs plus {engine.decode_cpus:g} for "
+                        f"decoding need {need:g} CPUs, and this Ray has {cpus:g}: the decode tasks could never run "
+                        "beside the actors (lower --actors, --actor-cpus or --decode-cpus)")
+
+
 def run(job: Job, spec, inputs: list[Input], shards: list[Shard], engine: Engine,
         on_shard: Callable[[Shard, list[dict], str], None]) -> None:
     """Runs `shards` of `inputs`; as each shard's last answer arrives, on_shard(shard, answers, runtime)
@@ -214,6 +225,7 @@ def run(job: Job, spec, inputs: list[Input], shards: list[Shard], engine: Engine
 
     if not shards:
         return
+    check_fits(engine, ray.cluster_resources().get("CPU", 0.0))
     context = DataContext.get_current()
     context.enable_progress_bars = engine.progress
     context.raise_original_map_exception = True  # a failed task says what failed, not "UDF failed"
