@@ -8,6 +8,7 @@ The photo set is $TOPFIVE_EVAL_DIR, else ../shared/eval beside the checkout.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import statistics
 import time
@@ -16,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from topfive.decode.images import load_image
 from topfive.machine import cpu_description, load_average
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +71,12 @@ def top1_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
 def accuracy(probs: torch.Tensor, accepted: list[set[int]]) -> float:
     top = probs.argmax(-1).tolist()
     return sum(t in ok for t, ok in zip(top, accepted)) / len(accepted)
+
+
+def small_jpeg(path: str, side: int = 500) -> bytes:
+    """The photo with its longer side brought to `side` px (never enlarged), JPEG q90, in memory."""
+    img = load_image(path)
+    img.thumbnail((side, side))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90)
+    return out.getvalue()

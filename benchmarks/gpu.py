@@ -28,7 +28,6 @@ import argparse
 import copy
 import csv
 import dataclasses
-import io
 import shutil
 import statistics
 import time
@@ -37,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from _common import EVAL, ROOT, machine
-from topfive import Classifier, load_image, resolve
+from _common import EVAL, ROOT, machine, small_jpeg
+from topfive import Classifier, resolve
 from topfive.decode import make_decoder
 from topfive.runtime import make_runtime
 
@@ -61,14 +60,6 @@ def manifest_photos(folder: Path) -> list[str]:
     with open(folder / "manifest.csv", newline="") as f:
         return [str(folder / row["file"]) for row in csv.DictReader(f)]
 
-
-def small_jpeg(path: str, side: int = 500) -> bytes:
-    """The photo with its longer side brought to `side` px (never enlarged), JPEG q90, in memory."""
-    img = load_image(path)
-    img.thumbnail((side, side))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=90)
-    return out.getvalue()
 
 
 def repeat(items: list, total: int) -> list:

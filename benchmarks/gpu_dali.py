@@ -21,7 +21,6 @@ The logic, on a CPU, with tiny counts and the torch runtime instead of compile:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import tempfile
@@ -31,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from _common import EVAL, machine
-from topfive import Classifier, load_image, resolve
+from _common import EVAL, machine, small_jpeg
+from topfive import Classifier, resolve
 from topfive.runtime import make_runtime
 from topfive.sampling import spread_evenly
 
@@ -42,13 +41,6 @@ T0 = time.perf_counter()
 def say(message: str) -> None:
     print(f"[{time.perf_counter() - T0:6.1f} s] {message}", flush=True)
 
-
-def small_jpeg(path: str, side: int = 500) -> bytes:
-    img = load_image(path)
-    img.thumbnail((side, side))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=90)
-    return out.getvalue()
 
 
 def sync(device: torch.device) -> None:
