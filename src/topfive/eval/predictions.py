@@ -1,6 +1,7 @@
 """predictions.csv, the one file evaluate appends to (its columns: topfive.eval.evaluate): reading it
 back (a killed write cut off, a damaged row refused before any model runs), rewriting a file of an
-older topfive with the runtime column, and appending whole rows."""
+older topfive with the runtime column, and appending whole rows. The cut and the appending serve
+every resumable CSV of evaluate (robustness.csv too)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def csv_line(values: list) -> str:
     return buf.getvalue()
 
 
-def read_predictions(path: Path) -> list[dict]:
-    """Rows of predictions.csv; a trailing partial line (a killed write) is cut off the file first."""
+def complete_lines(path: Path) -> bytes:
+    """The file's bytes up to its last newline; a trailing partial line (a killed write) is cut off
+    the file first, so that rows appended next start on a line of their own."""
     if not path.is_file():
-        return []
+        return b""
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
@@ -38,6 +40,12 @@ def read_predictions(path: Path) -> list[dict]:
             f.flush()
             os.fsync(f.fileno())
         data = data[:cut]
+    return data
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """Rows of predictions.csv; a trailing partial line (a killed write) is cut off the file first."""
+    data = complete_lines(path)
     if not data:
         return []
     try:
@@ -82,22 +90,30 @@ def damage(values: list[str]) -> str:
     return ""
 
 
-class PredictionWriter:
-    """Appends whole rows to predictions.csv, each flushed and fsynced before the next."""
+class RowWriter:
+    """Appends whole rows to a CSV (its header first when the file is new), each write flushed and
+    fsynced before the next, so that a killed run loses at most the row being written."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, columns: list[str]):
         new = not path.is_file() or path.stat().st_size == 0
         self.f = open(path, "a", newline="", encoding="utf-8")
         if new:
-            self.write(PREDICTION_COLUMNS)
+            self.write(columns)
 
-    def write(self, values: list) -> None:
-        self.f.write(csv_line(values))  # one write of one whole line
+    def write(self, *rows: list) -> None:
+        self.f.write("".join(csv_line(values) for values in rows))  # rows given together: one write
         self.f.flush()
         os.fsync(self.f.fileno())
 
     def close(self) -> None:
         self.f.close()
+
+
+class PredictionWriter(RowWriter):
+    """Appends whole rows to predictions.csv."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, PREDICTION_COLUMNS)
 
 
 def migrate(path: Path, rows: list[dict]) -> None:

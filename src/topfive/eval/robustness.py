@@ -34,7 +34,7 @@ from topfive.eval import metrics
 from topfive.eval.corruptions import DEFAULT_SEED, CorruptionPlan, corrupt, parameters, seed_for
 from topfive.eval.datasets import Dataset, Item
 from topfive.eval.evaluate import load_classifier
-from topfive.eval.predictions import ResumeError, csv_line
+from topfive.eval.predictions import ResumeError, RowWriter, complete_lines
 from topfive.eval.robustness_tables import SUMMARY_COLUMNS, model_figures, summary_rows, tally
 from topfive.eval.summaries import write_csv
 from topfive.files import atomic_write
@@ -80,13 +80,7 @@ def choose_photos(dataset: Dataset, n: int | None) -> list[Item]:
 
 def read_rows(path: Path) -> list[dict]:
     """robustness.csv's rows; a trailing partial line (a killed write) is cut off the file first."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with open(path, "r+b") as f:
-            f.truncate(len(data))
+    data = complete_lines(path)
     reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
     header = next(reader, None)
     if header is None:
@@ -121,24 +115,6 @@ def check_setup(out: Path, setup: dict, has_rows: bool) -> None:
                               "--corruption-photos, seed or corruption parameters); use a new --out, or remove "
                               f"{ROWS_FILE} to start over")
     atomic_write(marker, json.dumps(setup) + "\n")
-
-
-class RowWriter:
-    """Appends whole rows, each flushed and fsynced before the next."""
-
-    def __init__(self, path: Path):
-        new = not path.is_file() or path.stat().st_size == 0
-        self.f = open(path, "a", newline="", encoding="utf-8")
-        if new:
-            self.write(COLUMNS)
-
-    def write(self, *rows: list) -> None:
-        self.f.write("".join(csv_line(values) for values in rows))  # a photo's rows: one write, one fsync
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
 
 
 def _corrupted_copies(clf, item: Item, cells: list[tuple[str, int]], seed: int):
@@ -230,7 +206,7 @@ def robustness(
     for r in rows:
         done.setdefault((r["model"], r["runtime"]), set()).add((r["file"], r["kind"], int(r["severity"])))
     cells, failures, statuses = plan.cells(), {}, []
-    writer = RowWriter(out / ROWS_FILE)
+    writer = RowWriter(out / ROWS_FILE, COLUMNS)
     try:
         options = {"device": device, "batch_size": batch_size, "seed": seed}
         for name, runtime in pairs(models, runtimes):
